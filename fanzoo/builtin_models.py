@@ -1,0 +1,80 @@
+"""The FAN family and ResNetDepth, registered through the same hook that third-party model plugins use."""
+from __future__ import annotations
+
+from typing import Callable
+
+from .hookspecs import hookimpl
+from .registry import ModelSpec, Preprocessing, TensorSpec, WeightsSource
+
+PAPER = ("Bulat & Tzimiropoulos, How far are we from solving the 2D & 3D Face Alignment problem? "
+         "(and a dataset of 230,000 3D facial landmarks), ICCV 2017")
+OFFICIAL_LICENSE = ("architecture and conversion: BSD-3-Clause (face-alignment); official weights: "
+                    "the authors' terms, trained on 300W-LP (research use)")
+NNABLA_URL = "https://nnabla.org/pretrained-models/nnabla-examples/face-alignment/"
+AUTHORS_URL = "https://www.adrianbulat.com/downloads/python-fan/"
+
+FAN_BUILDER = "fanzoo.models.fan:fan"
+DEPTH_BUILDER = "fanzoo.models.resnet_depth:resnet_depth"
+
+# (stacks, parameters incl. BN statistics, GMACs per face), counted from the graph by tests/test_registry.py
+FAN_SIZES = {1: (6_264_644, 8.2678), 2: (12_134_536, 13.9236), 3: (18_004_428, 19.5795), 4: (23_874_320, 25.2353)}
+
+
+def crop_input(size: int = 256) -> TensorSpec:
+    return TensorSpec("x", (None, 3, size, size), description="RGB face crop in [0, 1]")
+
+
+def heatmaps_output(size: int = 64) -> TensorSpec:
+    return TensorSpec("heatmaps", (None, 68, size, size), description="one heatmap per landmark")
+
+
+def official(nnabla_file: str, authors_file: str) -> tuple[WeightsSource, ...]:
+    prefix = authors_file.rsplit("-", 1)[-1].split(".", 1)[0]
+    return (
+        WeightsSource(NNABLA_URL + nnabla_file, "nnabla-h5",
+                      description="the authors' weights converted to NNabla by nnabla-examples"),
+        WeightsSource(AUTHORS_URL + authors_file, "torch", sha256_prefix=prefix,
+                      description="the authors' PyTorch checkpoint (face-alignment)"),
+    )
+
+
+def fan_spec(stacks: int, name: str, **extra: object) -> ModelSpec:
+    params, gmacs = FAN_SIZES[stacks]
+    base = dict(
+        name=name, task="landmarks", builder=FAN_BUILDER, config={"num_stacks": stacks},
+        inputs=(crop_input(),), outputs=(heatmaps_output(),), preprocessing=Preprocessing(),
+        description=f"2D-FAN with {stacks} stacked hourglass{'es' if stacks > 1 else ''}",
+        params=params, gmacs=gmacs, paper=PAPER,
+    )
+    base.update(extra)
+    return ModelSpec(**base)  # type: ignore[arg-type]
+
+
+def builtin_specs() -> list[ModelSpec]:
+    no_weights = "no official weights: the paper's network-size study (Sec. 6); train or import your own"
+    return [
+        fan_spec(4, "2dfan4", aliases=("2dfan", "2d-fan", "2d-fan-4"), weights=official(
+            "2DFAN4_NNabla_model.h5", "2DFAN4-11f355bf06.pth.tar"), license=OFFICIAL_LICENSE),
+        fan_spec(4, "3dfan4", aliases=("3dfan", "3d-fan", "3d-fan-4"), depth_model="resnetdepth",
+                 description="3D-FAN: 2D-FAN-4 trained on 3D projections; z comes from resnetdepth",
+                 weights=official("3DFAN4_NNabla_model.h5", "3DFAN4-7835d9f11d.pth.tar"),
+                 license=OFFICIAL_LICENSE),
+        *(fan_spec(s, f"2dfan{s}", description=f"2D-FAN with {s} stacks ({no_weights})", license="BSD-3-Clause")
+          for s in (1, 2, 3)),
+        ModelSpec(
+            name="resnetdepth", task="depth", builder=DEPTH_BUILDER, config={},
+            inputs=(TensorSpec("x", (None, 71, 256, 256),
+                               description="RGB crop in [0, 1] and 68 gaussian landmark maps (sigma 2 px)"),),
+            outputs=(TensorSpec("depth", (None, 68), description="z per landmark, in crop pixels / 4"),),
+            description="ResNetDepth (ResNet-152 layout): 3D-FAN's depth network",
+            aliases=("depth", "resnet-depth"), weights=official(
+                "Resnet_Depth_NNabla_model.h5", "depth-2a464da4ea.pth.tar"),
+            params=58_647_812, gmacs=18.5295, paper=PAPER, license=OFFICIAL_LICENSE,
+        ),
+    ]
+
+
+@hookimpl
+def register_models(register: Callable[[ModelSpec], None]) -> None:
+    for spec in builtin_specs():
+        register(spec)

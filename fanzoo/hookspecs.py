@@ -1,0 +1,30 @@
+"""Plugin hook specifications (pluggy). Built-in models, backends and detectors use these same hooks."""
+from __future__ import annotations
+
+from typing import Callable
+
+import pluggy
+
+PROJECT = "fanzoo"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_models(register: Callable[..., None]) -> None:
+    """Register model specs: call ``register(spec)`` with a :class:`fanzoo.registry.ModelSpec` for each.
+
+    Must not import heavy runtimes or do I/O: a spec is data, its graph builder is a lazy ``"module:function"``.
+    """
+
+
+@hookspec
+def register_backends(register: Callable[..., None]) -> None:
+    """Register inference backends: call ``register(backend)`` with an object that follows
+    :class:`fanzoo.backend.Backend`. The runtime itself must be imported only when a session is loaded."""
+
+
+@hookspec
+def register_detectors(register: Callable[..., None]) -> None:
+    """Register face detectors: call ``register(name, factory, description)``, where ``factory(**options)``
+    returns an object that follows :class:`fanzoo.detection.FaceDetector`."""

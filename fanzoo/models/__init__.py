@@ -1,0 +1,1 @@
+"""NNabla graph definitions. Importing anything below this package imports nnabla."""

@@ -1,0 +1,74 @@
+"""The authors' face crop: detector box -> (centre, scale) -> square crop, reproduced to the pixel.
+
+Parity with face-alignment matters more than elegance here: the integer truncations of its crop
+corners and the bilinear resize of the padded crop are kept exactly, because a one-pixel shift of the
+crop moves the landmarks.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+from .registry import Preprocessing
+
+DEFAULT = Preprocessing()
+
+
+def box_to_center_scale(box: Sequence[float], pre: Preprocessing = DEFAULT) -> tuple[np.ndarray, float]:
+    """(x1, y1, x2, y2) -> centre moved up by 0.12 of the box height, scale = (w + h) / 195."""
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    if not (np.isfinite([x1, y1, x2, y2]).all() and x2 > x1 and y2 > y1):
+        raise InputError(f"a face box must be x1,y1,x2,y2 with x2 > x1 and y2 > y1, got {tuple(box[:4])}")
+    center = np.array([x2 - (x2 - x1) / 2.0, y2 - (y2 - y1) / 2.0])
+    center[1] -= (y2 - y1) * pre.center_y_offset
+    scale = (x2 - x1 + y2 - y1) / pre.reference_scale
+    return center, scale
+
+
+def crop_to_image_matrix(center: np.ndarray, scale: float, resolution: float,
+                         scale_factor: float = 200.0) -> np.ndarray:
+    """2x3 matrix from crop (or heatmap) pixel coordinates back to image coordinates."""
+    h = scale_factor * scale
+    return np.array([[h / resolution, 0.0, center[0] - h / 2.0],
+                     [0.0, h / resolution, center[1] - h / 2.0]])
+
+
+def _corner(point: tuple[float, float], center: np.ndarray, scale: float, resolution: float,
+            scale_factor: float) -> np.ndarray:
+    # the authors compute this in float32 with an inverted 3x3 matrix, then truncate toward zero
+    h = scale_factor * scale
+    t = np.eye(3, dtype=np.float32)
+    t[0, 0] = t[1, 1] = resolution / h
+    t[0, 2] = resolution * (-center[0] / h + 0.5)
+    t[1, 2] = resolution * (-center[1] / h + 0.5)
+    p = np.array([point[0], point[1], 1.0], dtype=np.float32)
+    return (np.linalg.inv(t) @ p)[:2].astype(np.int32)
+
+
+def crop(image: np.ndarray, center: np.ndarray, scale: float, pre: Preprocessing = DEFAULT) -> np.ndarray:
+    """uint8 HxWx3 image -> uint8 (S, S, 3) crop, S = input size, zero outside the image."""
+    res = float(pre.input_size)
+    ul = _corner((1, 1), center, scale, res, pre.scale_factor)
+    br = _corner((res, res), center, scale, res, pre.scale_factor)
+    height, width = image.shape[:2]
+    side_y, side_x = int(br[1] - ul[1]), int(br[0] - ul[0])
+    if side_x <= 0 or side_y <= 0:
+        raise InputError("the face box is too small to crop")
+    padded = np.zeros((side_y, side_x, image.shape[2]), dtype=np.uint8)
+    new_x = (max(1, -ul[0] + 1), min(br[0], width) - ul[0])
+    new_y = (max(1, -ul[1] + 1), min(br[1], height) - ul[1])
+    old_x = (max(1, ul[0] + 1), min(br[0], width))
+    old_y = (max(1, ul[1] + 1), min(br[1], height))
+    if old_x[1] >= old_x[0] and old_y[1] >= old_y[0]:
+        padded[new_y[0] - 1:new_y[1], new_x[0] - 1:new_x[1]] = image[old_y[0] - 1:old_y[1], old_x[0] - 1:old_x[1]]
+    return cv2.resize(padded, dsize=(pre.input_size, pre.input_size), interpolation=cv2.INTER_LINEAR)
+
+
+def to_network_input(crops: Sequence[np.ndarray]) -> np.ndarray:
+    """uint8 (S, S, 3) crops -> float32 (N, 3, S, S) in [0, 1]."""
+    batch = np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32)
+    batch /= 255.0
+    return batch

@@ -1,0 +1,74 @@
+"""The mechanical map between the authors' PyTorch state-dict names and the official NNabla parameter names.
+
+conv ``a.b.weight``/``a.b.bias`` <-> ``a/b/conv/W``/``a/b/conv/b``; BatchNorm weight/bias/running_mean/running_var
+<-> ``a/b/bn/gamma|beta|mean|var`` shaped (1, C, 1, 1); Linear <-> ``a/b/affine/W`` (transposed) and ``/b``.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..errors import WeightsError
+
+BN_FIELDS = {"weight": "gamma", "bias": "beta", "running_mean": "mean", "running_var": "var"}
+BN_FIELDS_BACK = {v: k for k, v in BN_FIELDS.items()}
+
+
+def unwrap_state_dict(checkpoint: Any) -> dict[str, np.ndarray]:
+    """The authors' FAN files are a plain state dict; depth is ``{'state_dict': {'module.<name>': ...}}``."""
+    if isinstance(checkpoint, Mapping) and "state_dict" in checkpoint and isinstance(checkpoint["state_dict"], Mapping):
+        checkpoint = checkpoint["state_dict"]
+    if not isinstance(checkpoint, Mapping) or not checkpoint:
+        raise WeightsError("the checkpoint holds no state dict (expected a mapping of parameter names to tensors)")
+    out: dict[str, np.ndarray] = {}
+    for key, value in checkpoint.items():
+        if not isinstance(key, str):
+            raise WeightsError(f"the checkpoint has a non-string key {key!r:.40}")
+        if not isinstance(value, np.ndarray):
+            raise WeightsError(f"checkpoint entry {key!r} is not a tensor")
+        name = key[len("module."):] if key.startswith("module.") else key  # DataParallel prefix
+        out[name] = value
+    return out
+
+
+def torch_to_nnabla(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Rename and reshape a PyTorch FAN / ResNetDepth state dict into NNabla parameters (float32)."""
+    bn_prefixes = {k[: -len(".running_mean")] for k in state if k.endswith(".running_mean")}
+    out: dict[str, np.ndarray] = {}
+    for key, value in state.items():
+        prefix, _, field = key.rpartition(".")
+        if field == "num_batches_tracked":
+            continue  # a training counter, not a parameter
+        scope = prefix.replace(".", "/")
+        if prefix in bn_prefixes:
+            if field not in BN_FIELDS:
+                raise WeightsError(f"unexpected BatchNorm entry {key!r} in the checkpoint")
+            out[f"{scope}/bn/{BN_FIELDS[field]}"] = value.reshape(1, -1, 1, 1)
+        elif value.ndim == 2 and field == "weight":
+            out[f"{scope}/affine/W"] = value.T
+        elif field in ("weight", "bias"):
+            if prefix + ".weight" in state and state[prefix + ".weight"].ndim == 2:
+                out[f"{scope}/affine/b"] = value
+            else:
+                out[f"{scope}/conv/{'W' if field == 'weight' else 'b'}"] = value
+        else:
+            raise WeightsError(f"unexpected entry {key!r} in the checkpoint")
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
+
+
+def nnabla_to_torch(params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The inverse map, for the fixture generator and for users who want a face-alignment state dict."""
+    out: dict[str, np.ndarray] = {}
+    for name, value in params.items():
+        scope, kind, field = name.rsplit("/", 2)
+        prefix = scope.replace("/", ".")
+        if kind == "bn":
+            out[f"{prefix}.{BN_FIELDS_BACK[field]}"] = value.reshape(-1)
+        elif kind == "conv":
+            out[f"{prefix}.{'weight' if field == 'W' else 'bias'}"] = value
+        elif kind == "affine":
+            out[f"{prefix}.{'weight' if field == 'W' else 'bias'}"] = value.T if field == "W" else value
+        else:
+            raise WeightsError(f"cannot map NNabla parameter {name!r} to a PyTorch name")
+    return out
