@@ -18,7 +18,8 @@ class Network:
     spec: ModelSpec
     x: "nn.Variable"  # noqa: F821
     y: "nn.Variable"  # noqa: F821
-    params: dict  # name -> nn.Variable
+    params: dict  # full name -> nn.Variable
+    scope: dict  # NNabla's nested scope dict: building under it again reuses the same parameters
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
         if batch.shape != self.x.shape:
@@ -42,7 +43,7 @@ def build(spec: ModelSpec, batch: int = 1, train: bool = False, **builder_option
     with nn.parameter_scope("", scope):
         y = builder(x, train=train, **{**spec.config, **builder_options})
         params = nn.get_parameters(grad_only=False)
-    return Network(spec, x, y, dict(params))
+    return Network(spec, x, y, dict(params), scope)
 
 
 def expected_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
@@ -85,3 +86,54 @@ def load_network(spec: ModelSpec, weights: Path | Mapping[str, np.ndarray], batc
     else:
         assign(net, read_h5_params(weights), str(weights))
     return net
+
+
+class GraphSession:
+    """Runs a registry graph directly (no exported file): one built graph per batch size, shared weights.
+
+    This is the plain NNabla path that nnabla-examples' script takes; the nnabla backend's "graph" mode and
+    the parity tests use it.
+    """
+
+    def __init__(self, spec: ModelSpec, params: Mapping[str, np.ndarray], source: str = "weights") -> None:
+        first = build(spec, 1)
+        assign(first, params, source)
+        self.spec = spec
+        self._scope = first.scope
+        self._graphs: dict[int, Network] = {1: first}
+        self.input_names = (spec.inputs[0].name,)
+        self.output_names = (spec.outputs[0].name,)
+
+    def _graph(self, batch: int) -> Network:
+        if batch not in self._graphs:
+            import nnabla as nn
+
+            x = nn.Variable(input_shape(self.spec, batch))
+            with nn.parameter_scope("", self._scope):
+                y = self.spec.build_function()(x, train=False, **self.spec.config)
+            self._graphs[batch] = Network(self.spec, x, y, self._graphs[1].params, self._scope)
+        return self._graphs[batch]
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from .backend import check_feeds
+
+        check_feeds(feeds, {self.input_names[0]: self.spec.inputs[0].shape})
+        batch = feeds[self.input_names[0]]
+        return {self.output_names[0]: self._graph(len(batch)).forward(batch)}
+
+
+def calibrate_batchnorm(spec: ModelSpec, params: dict[str, np.ndarray], inputs: np.ndarray) -> dict[str, np.ndarray]:
+    """Random weights need real BatchNorm statistics, or activations explode through the stacked blocks.
+
+    One train-mode pass updates each running statistic as 0.9 * old + 0.1 * batch statistic; the batch
+    statistic is recovered from that exactly, so the result is what a decay of 0 would have stored.
+    """
+    net = build(spec, len(inputs), train=True)
+    assign(net, params, "calibration weights")
+    net.x.d = inputs
+    net.y.forward(clear_buffer=True)
+    out = dict(params)
+    for name, var in net.params.items():
+        if name.endswith(("/bn/mean", "/bn/var")):
+            out[name] = ((var.d - 0.9 * params[name]) / 0.1).astype(np.float32)
+    return out

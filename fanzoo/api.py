@@ -1,0 +1,40 @@
+"""The Python entry point: a ready Predictor from names (model, backend, device, detector)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from .artifacts import resolve_artifact
+from .plugins import get_model, plugins
+from .predictor import Predictor
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "2dfan4"
+DEFAULT_BACKEND = "onnxruntime"
+DEFAULT_DETECTOR = "dlib-hog"
+
+
+def load_predictor(model: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND, device: str = "cpu",
+                   detector: str | None = DEFAULT_DETECTOR, flip: bool = False, artifacts: Path | str | None = None,
+                   threads: int | None = None, batch_size: int = 8, detector_options: dict[str, Any] | None = None,
+                   announce=log.warning) -> Predictor:  # noqa: ANN001
+    """Resolve every name, prepare the artifacts the backend needs, and return a Predictor.
+
+    ``detector=None`` means boxes will always be given to ``predict``.
+    """
+    spec = get_model(model)
+    runtime = plugins().backend(backend)
+    folder = Path(artifacts) if artifacts is not None else None
+
+    def session(name: str):  # noqa: ANN202
+        path = resolve_artifact(get_model(name), runtime.artifact_format, folder, announce=announce)
+        return runtime.load(path, device=device, threads=threads)
+
+    landmark_session = session(spec.name)
+    depth_session = session(spec.depth_model) if spec.depth_model else None
+    face_detector = None
+    if detector is not None:
+        face_detector = plugins().detector(detector).factory(**(detector_options or {}))
+    return Predictor(spec, landmark_session, depth_session, face_detector, flip=flip, batch_size=batch_size)

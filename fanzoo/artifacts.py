@@ -1,0 +1,77 @@
+"""Find or make the artifact a backend needs: an explicit folder, ./exported, or an export into the cache.
+
+An artifact whose source weights changed since it was exported is rebuilt; one made from other weights
+than the cache's is never used silently.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from .errors import ArtifactError, FanzooError
+from .export.manifest import Manifest, read_manifest
+from .registry import ModelSpec
+from .weights.store import home, local_weights, sha256_file
+
+log = logging.getLogger(__name__)
+
+
+def artifacts_cache() -> Path:
+    return home() / "artifacts"
+
+
+def _weights_fingerprint(spec: ModelSpec) -> str | None:
+    path = local_weights(spec)
+    return sha256_file(path) if path is not None else None
+
+
+def _usable(folder: Path, fmt: str, fingerprint: str | None) -> Manifest | None:
+    try:
+        manifest = read_manifest(folder)
+        entry = manifest.entry(fmt)
+    except FanzooError:
+        return None
+    if not (folder / entry.file).is_file():
+        return None
+    if fingerprint is not None and manifest.weights_sha256 != fingerprint:
+        return None
+    return manifest
+
+
+def resolve_artifact(spec: ModelSpec, fmt: str, folder: Path | None = None, auto_export: bool = True,
+                     announce=log.warning) -> Path:  # noqa: ANN001
+    """Path of ``<folder>/<model>/model.<fmt>``.
+
+    With ``folder`` given, it must already hold the artifact (any weights: the user chose it). Otherwise
+    the cache's export is used if it was made from the current weights, else it is exported now.
+    """
+    if folder is not None:
+        manifest = _usable(Path(folder) / spec.name, fmt, None)
+        if manifest is None:
+            raise ArtifactError(f"no {fmt} artifact of {spec.name} in {folder}; run "
+                                f"`fanzoo export {spec.name} --format {fmt} --out {folder}`")
+        return Path(folder) / spec.name / manifest.entry(fmt).file
+    fingerprint = _weights_fingerprint(spec)
+    cached = artifacts_cache() / spec.name
+    manifest = _usable(cached, fmt, fingerprint)
+    if manifest is not None:
+        return cached / manifest.entry(fmt).file
+    if fingerprint is None and (cached / "MANIFEST.json").is_file():
+        manifest = _usable(cached, fmt, None)
+        if manifest is not None:  # exported earlier, weights since removed: still a real, checked artifact
+            return cached / manifest.entry(fmt).file
+    if not auto_export:
+        raise ArtifactError(f"{spec.name} has not been exported to {fmt}; run `fanzoo export {spec.name} --format {fmt}`")
+    from .weights.store import resolve_weights
+
+    resolve_weights(spec)  # a clear error about missing weights before any NNabla work
+    try:
+        import nnabla  # noqa: F401
+
+        from .export.exporter import export_model
+    except ImportError as exc:
+        raise ArtifactError(f"{spec.name} has no {fmt} artifact and exporting one needs NNabla (Python 3.10); "
+                            f"export it on such a machine and pass --artifacts DIR ({exc})") from exc
+    announce(f"exporting {spec.name} to {fmt} once, into {cached} (this takes a while)")
+    export_model(spec, fmt, cached)
+    return cached / read_manifest(cached).entry(fmt).file

@@ -1,0 +1,43 @@
+"""The `fanzoo` command: one click group; FanzooErrors become one line on stderr and an exit code."""
+from __future__ import annotations
+
+import logging
+import os
+
+import click
+
+from .. import __version__
+from ..errors import FanzooError
+
+
+def configure_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    if verbose < 2:  # nnabla logs every extension initialisation at INFO
+        logging.getLogger("nnabla").setLevel(logging.WARNING)
+
+
+class FanzooGroup(click.Group):
+    def invoke(self, ctx: click.Context):  # noqa: ANN201
+        try:
+            return super().invoke(ctx)
+        except FanzooError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True, color=None if not os.environ.get("NO_COLOR") else False)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=FanzooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fanzoo")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def cli(verbose: int) -> None:
+    """FAN face alignment: 68 landmarks in 2D and 3D, run through interchangeable backends."""
+    configure_logging(verbose)
+
+
+def main() -> None:
+    from . import evaluate, export, info, predict, train, weights  # noqa: F401  (registers subcommands)
+
+    cli(prog_name="fanzoo")

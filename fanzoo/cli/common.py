@@ -1,0 +1,32 @@
+"""Small helpers shared by the subcommands: JSON output, colours, progress bars only on a terminal."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Iterable, TypeVar
+
+import click
+from tqdm import tqdm
+
+T = TypeVar("T")
+
+
+def use_color() -> bool | None:
+    return False if os.environ.get("NO_COLOR") else None
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def progress(items: Iterable[T], total: int | None = None, desc: str = "") -> Iterable[T]:
+    """A progress bar on stderr when it is a terminal; silent in pipes, logs and CI."""
+    return tqdm(items, total=total, desc=desc, disable=not sys.stderr.isatty() or total == 1, unit="img",
+                leave=False)
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])

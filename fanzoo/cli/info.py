@@ -1,0 +1,54 @@
+"""`fanzoo models` and `fanzoo backends`: what is registered and what can run here."""
+from __future__ import annotations
+
+import click
+
+from ..plugins import plugins
+from ..weights.store import local_weights
+from . import cli
+from .common import echo_json, table
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def models(as_json: bool) -> None:
+    """List registered models with size, cost and whether weights are here."""
+    rows = []
+    for spec in plugins().models:
+        weights = local_weights(spec)
+        rows.append({"name": spec.name, "aliases": list(spec.aliases), "task": spec.task,
+                     "params_m": round(spec.params / 1e6, 2), "gflops": round(spec.gflops, 2),
+                     "weights": str(weights) if weights else None, "depth_model": spec.depth_model,
+                     "description": spec.description})
+    if as_json:
+        echo_json(rows)
+        return
+    click.echo(table([[r["name"], ", ".join(r["aliases"]), f"{r['params_m']:.2f}", f"{r['gflops']:.1f}",
+                       "yes" if r["weights"] else "no", r["description"]] for r in rows],
+                     ["model", "aliases", "params (M)", "GFLOPs", "weights", "description"]))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def backends(as_json: bool) -> None:
+    """List backend plugins with versions, formats and devices."""
+    rows = []
+    for backend in plugins().backends.values():
+        devices = backend.devices()
+        rows.append({"name": backend.name, "version": backend.version(), "format": backend.artifact_format,
+                     "devices": {d.device: {"available": d.available, "reason": d.reason} for d in devices},
+                     "description": backend.description})
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no backends installed: pip install fanzoo-onnxruntime (or fanzoo-nnabla)")
+        return
+    click.echo(table([[r["name"], r["version"] or "not installed", r["format"],
+                       ", ".join(f"{d}{'' if s['available'] else ' (unavailable)'}" for d, s in r["devices"].items()),
+                       r["description"]] for r in rows],
+                     ["backend", "version", "format", "devices", "description"]))
+    for r in rows:
+        for device, s in r["devices"].items():
+            if not s["available"]:
+                click.echo(f"  {r['name']} {device}: {s['reason']}")

@@ -1,0 +1,196 @@
+"""`fanzoo export`: registry graph + weights -> validated NNP / ONNX artifacts in one folder per model."""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .. import __version__
+from ..atomic import atomic_dir
+from ..errors import ExportError, FanzooError
+from ..plugins import get_model, plugins
+from ..registry import ModelSpec
+from .manifest import ArtifactEntry, Manifest, read_manifest
+from .onnx_convert import BATCH_DIM, DEFAULT_OPSET, check_float32, check_opset, nnp_to_onnx_model
+from .reference import relative_error, write_test_data_set
+
+log = logging.getLogger(__name__)
+
+FORMATS = {"onnx": "model.onnx", "nnp": "model.nnp"}
+PREFERRED_BACKEND = {"onnx": "onnxruntime", "nnp": "nnabla"}
+REFERENCE_FACES = Path(__file__).resolve().parents[1] / "bundled" / "reference_faces.npz"
+
+
+def reference_inputs(spec: ModelSpec) -> np.ndarray:
+    """Real face crops (bundled, public domain) shaped for ``spec``; for the depth network, crops plus
+    landmark maps drawn at the 300-W mean shape."""
+    import cv2
+
+    from ..depth_input import landmark_maps
+    from ..preprocessing import to_network_input
+
+    with np.load(REFERENCE_FACES) as ref:
+        crops, mean_shape = ref["crops"], ref["mean_shape"]
+    size = spec.inputs[0].shape[-1]
+    assert isinstance(size, int)
+    if crops.shape[1] != size:
+        crops = np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in crops])
+    batch = to_network_input(list(crops))
+    if spec.task == "depth":
+        maps = landmark_maps(mean_shape * (size / 256.0), size)
+        batch = np.concatenate([batch, np.repeat(maps[None], len(batch), axis=0)], axis=1)
+    return batch
+
+
+def source_params(spec: ModelSpec, weights: Path | None, random_seed: int | None) -> tuple[dict, str]:
+    """Parameters to export and a fingerprint of where they came from."""
+    from ..graph import calibrate_batchnorm, expected_shapes
+    from ..weights.importer import read_any_weights
+    from ..weights.store import resolve_weights, sha256_file
+    from ..weights.synthetic import synthetic_params
+
+    if random_seed is not None:
+        params = synthetic_params(expected_shapes(spec), random_seed)
+        return calibrate_batchnorm(spec, params, reference_inputs(spec)), f"random:{random_seed}"
+    path = resolve_weights(spec, weights)
+    params, _ = read_any_weights(path)
+    return params, sha256_file(path)
+
+
+def _validation_backend(fmt: str):  # noqa: ANN202
+    backends = [b for b in plugins().backends.values() if b.artifact_format == fmt]
+    if not backends:
+        raise ExportError(f"no installed backend loads {fmt} artifacts, so the export cannot be validated; "
+                          f"install fanzoo-{PREFERRED_BACKEND[fmt]}")
+    backends.sort(key=lambda b: b.name != PREFERRED_BACKEND[fmt])
+    return backends[0]
+
+
+def validate(spec: ModelSpec, fmt: str, artifact: Path, inputs: np.ndarray, reference: np.ndarray) -> float:
+    """Run the artifact at the full reference batch and at batch 1; return the worst relative error."""
+    session = _validation_backend(fmt).load(artifact, device="cpu")
+    feed, fetch = spec.inputs[0].name, spec.outputs[0].name
+    errors = [relative_error(session.run({feed: inputs})[fetch], reference)]
+    errors += [relative_error(session.run({feed: inputs[i:i + 1]})[fetch], reference[i:i + 1])
+               for i in range(len(inputs))]
+    worst = max(errors)
+    if not worst <= spec.tolerance:
+        raise ExportError(f"{spec.name} {fmt} artifact differs from the NNabla graph by {worst:.2e} (relative), "
+                          f"more than the declared tolerance {spec.tolerance:.0e}; it was not written")
+    return worst
+
+
+def tensor_specs(specs: Sequence) -> list[dict]:
+    return [{"name": t.name, "shape": [BATCH_DIM if d is None else d for d in t.shape], "dtype": t.dtype,
+             "description": t.description} for t in specs]
+
+
+def export_model(spec: ModelSpec, fmt: str, folder: Path, weights: Path | None = None, opset: int = DEFAULT_OPSET,
+                 batch: int | None = None, random_seed: int | None = None) -> Manifest:
+    """Write (or rewrite) one format of one model into ``folder``, atomically; keeps the other format when
+    it was made from the same weights."""
+    from ..graph import build, assign
+    from ..weights.store import sha256_file
+    from .nnp import save_nnp
+
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if fmt == "onnx":
+        check_opset(opset)
+    if batch is not None and batch < 1:
+        raise ExportError("--batch must be a positive number or 'dynamic'")
+    if batch is not None and fmt == "nnp":
+        raise ExportError("NNP artifacts always have a variable batch size; --batch applies to ONNX only")
+    params, weights_sha = source_params(spec, weights, random_seed)
+    inputs = reference_inputs(spec)
+    net = build(spec, len(inputs))
+    assign(net, params, str(weights or "weights"))
+    reference = net.forward(inputs)
+
+    previous = None
+    if (folder / "MANIFEST.json").is_file():
+        try:
+            previous = read_manifest(folder)
+        except FanzooError as exc:
+            log.warning("replacing unreadable manifest in %s: %s", folder, exc)
+    with atomic_dir(folder) as tmp:
+        save_nnp(net, tmp / FORMATS["nnp"])
+        if fmt == "onnx":
+            import onnx
+
+            model = nnp_to_onnx_model(tmp / FORMATS["nnp"], opset, dynamic_batch=batch is None, batch=batch or 1)
+            check_float32(model)
+            onnx.checker.check_model(model, full_check=True)
+            onnx.save(model, str(tmp / FORMATS["onnx"]))
+            (tmp / FORMATS["nnp"]).unlink()
+        artifact = tmp / FORMATS[fmt]
+        if batch is None:
+            error = validate(spec, fmt, artifact, inputs, reference)
+        else:  # a fixed-batch artifact is checked at its own batch size
+            reps = np.resize(inputs, (batch, *inputs.shape[1:]))
+            error = validate_fixed(spec, fmt, artifact, reps, net, batch)
+        write_test_data_set(tmp / "test_data_set_0", [(spec.inputs[0].name, inputs)],
+                            [(spec.outputs[0].name, reference)])
+        entries = {fmt: ArtifactEntry(fmt, FORMATS[fmt], sha256_file(artifact), opset if fmt == "onnx" else None,
+                                      "dynamic" if batch is None else str(batch), error)}
+        if previous is not None and previous.weights_sha256 == weights_sha:
+            for other, entry in previous.artifacts.items():
+                if other != fmt and (folder / entry.file).is_file():
+                    os.link(folder / entry.file, tmp / entry.file) if _same_fs(folder, tmp) \
+                        else shutil.copy2(folder / entry.file, tmp / entry.file)
+                    entries[other] = entry
+        manifest = Manifest(
+            model=spec.name, task=spec.task, inputs=tensor_specs(spec.inputs), outputs=tensor_specs(spec.outputs),
+            dynamic_axes={t.name: {"0": BATCH_DIM} for t in (*spec.inputs, *spec.outputs)} if batch is None else {},
+            tolerance=spec.tolerance, weights_sha256=weights_sha, fanzoo_version=__version__,
+            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), artifacts=entries,
+            preprocessing=_preprocessing(spec),
+            depth_model={"name": spec.depth_model, "path": f"../{spec.depth_model}"} if spec.depth_model else None,
+        )
+        manifest.write(tmp)
+    log.info("exported %s %s to %s (max relative error %.1e)", spec.name, fmt, folder, error)
+    return manifest
+
+
+def validate_fixed(spec: ModelSpec, fmt: str, artifact: Path, inputs: np.ndarray, net, batch: int) -> float:  # noqa: ANN001
+    from ..graph import build, assign
+
+    fixed = build(spec, batch)
+    assign(fixed, {k: v.d for k, v in net.params.items()})
+    session = _validation_backend(fmt).load(artifact, device="cpu")
+    out = session.run({spec.inputs[0].name: inputs})[spec.outputs[0].name]
+    error = relative_error(out, fixed.forward(inputs))
+    if not error <= spec.tolerance:
+        raise ExportError(f"{spec.name} {fmt} artifact at batch {batch} differs by {error:.2e}; not written")
+    return error
+
+
+def _same_fs(a: Path, b: Path) -> bool:
+    return os.stat(a).st_dev == os.stat(b).st_dev
+
+
+def _preprocessing(spec: ModelSpec) -> dict | None:
+    if spec.preprocessing is None:
+        return None
+    from dataclasses import asdict
+    return asdict(spec.preprocessing)
+
+
+def export(model: str, fmt: str, out_dir: Path | str = "exported", weights: Path | None = None,
+           depth_weights: Path | None = None, opset: int = DEFAULT_OPSET, batch: int | None = None,
+           random_seed: int | None = None) -> list[Manifest]:
+    """Export a model and, for a 3D model, the depth network it needs, each into ``out_dir/<name>``."""
+    spec = get_model(model)
+    out_dir = Path(out_dir)
+    jobs = [(spec, weights, random_seed)]
+    if spec.depth_model:
+        jobs.append((get_model(spec.depth_model), depth_weights, None if random_seed is None else random_seed + 1))
+    return [export_model(s, fmt, out_dir / s.name, w, opset, batch, seed) for s, w, seed in jobs]
+
+
+__all__ = ["export", "export_model", "reference_inputs", "FORMATS"]

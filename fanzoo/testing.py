@@ -1,0 +1,140 @@
+"""Conformance suite for backend plugins: subclass BackendConformance in your plugin's tests.
+
+    from fanzoo.testing import BackendConformance
+
+    class TestMyBackend(BackendConformance):
+        backend_name = "mybackend"
+
+The suite loads exported artifacts (the folder in $FANZOO_TEST_ARTIFACTS, or ones it exports itself with
+seeded weights where NNabla is installed) and checks them against their stored reference tensors.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from .errors import ArtifactError, BackendUnavailableError, InputError
+from .export.manifest import read_manifest
+from .export.reference import read_test_data_set, relative_error, test_data_sets
+
+ARTIFACTS_ENV = "FANZOO_TEST_ARTIFACTS"
+DEFAULT_MODELS = ("2dfan1",)
+
+
+def export_test_artifacts(folder: Path, models: tuple[str, ...] = DEFAULT_MODELS,
+                          formats: tuple[str, ...] = ("onnx", "nnp")) -> Path:
+    """Export ``models`` with seeded random weights into ``folder`` (needs NNabla)."""
+    from .export.exporter import export
+
+    for model in models:
+        for fmt in formats:
+            if not (folder / model / ("model." + fmt)).is_file():
+                export(model, fmt, folder, random_seed=7)
+    return folder
+
+
+class BackendConformance:
+    """Every backend passes these unchanged. Set ``backend_name``; override ``models`` if needed."""
+
+    backend_name: str = ""
+    models: tuple[str, ...] = DEFAULT_MODELS
+
+    @pytest.fixture(scope="class")
+    def backend(self) -> Any:
+        from .plugins import plugins
+
+        return plugins().backend(self.backend_name)
+
+    @pytest.fixture(scope="class")
+    def artifacts(self, tmp_path_factory: pytest.TempPathFactory, backend: Any) -> Path:
+        given = os.environ.get(ARTIFACTS_ENV)
+        if given:
+            return Path(given)
+        try:
+            import nnabla  # noqa: F401
+        except ImportError:
+            pytest.skip(f"no exported artifacts: set {ARTIFACTS_ENV} to a `fanzoo export` folder "
+                        "(NNabla, needed to export them here, is not installed)")
+        return export_test_artifacts(tmp_path_factory.mktemp("artifacts"), self.models, (backend.artifact_format,))
+
+    @pytest.fixture(scope="class", params=None)
+    def loaded(self, backend: Any, artifacts: Path) -> list[tuple[Any, Path, Any]]:
+        out = []
+        for model in self.models:
+            folder = artifacts / model
+            manifest = read_manifest(folder)
+            entry = manifest.entry(backend.artifact_format)
+            out.append((manifest, folder, backend.load(folder / entry.file, device="cpu")))
+        return out
+
+    # -- numerics -----------------------------------------------------------------------------------
+    def test_matches_reference_tensors(self, loaded: list) -> None:
+        for manifest, folder, session in loaded:
+            sets = test_data_sets(folder)
+            assert sets, f"{folder} has no test_data_set_*"
+            for data_set in sets:
+                inputs, outputs = read_test_data_set(data_set)
+                got = session.run(inputs)
+                for name, expected in outputs.items():
+                    error = relative_error(got[name], expected)
+                    assert error <= manifest.tolerance, f"{manifest.model} {name}: {error:.2e} > {manifest.tolerance}"
+
+    def test_batch_equals_single_runs(self, loaded: list) -> None:
+        for manifest, folder, session in loaded:
+            inputs, _ = read_test_data_set(test_data_sets(folder)[0])
+            name, batch = next(iter(inputs.items()))
+            batch = np.concatenate([batch, batch[::-1]])  # N = 2 * stored faces
+            together = session.run({name: batch})
+            for i in range(len(batch)):
+                single = session.run({name: batch[i:i + 1]})
+                for out in together:
+                    assert relative_error(single[out][0], together[out][i]) <= manifest.tolerance
+
+    def test_deterministic_and_float32(self, loaded: list) -> None:
+        for _, folder, session in loaded:
+            inputs, _ = read_test_data_set(test_data_sets(folder)[0])
+            first, second = session.run(inputs), session.run(inputs)
+            assert set(first) == set(session.output_names)
+            for name in first:
+                assert first[name].dtype == np.float32
+                np.testing.assert_array_equal(first[name], second[name])
+
+    # -- error contract -------------------------------------------------------------------------------
+    def test_missing_file(self, backend: Any, tmp_path: Path) -> None:
+        with pytest.raises(ArtifactError):
+            backend.load(tmp_path / f"missing.{backend.artifact_format}")
+
+    def test_wrong_format(self, backend: Any, tmp_path: Path) -> None:
+        other = tmp_path / "model.txt"
+        other.write_text("not a model")
+        with pytest.raises(ArtifactError):
+            backend.load(other)
+        damaged = tmp_path / f"damaged.{backend.artifact_format}"
+        damaged.write_bytes(b"\x00garbage" * 100)
+        with pytest.raises(ArtifactError):
+            backend.load(damaged)
+
+    def test_wrong_input_shape_and_dtype(self, loaded: list) -> None:
+        for _, folder, session in loaded:
+            inputs, _ = read_test_data_set(test_data_sets(folder)[0])
+            name, batch = next(iter(inputs.items()))
+            with pytest.raises(InputError):
+                session.run({name: batch[:, :, :-1]})
+            with pytest.raises(InputError):
+                session.run({name: batch.astype(np.float64)})
+            with pytest.raises(InputError):
+                session.run({"not_" + name: batch})
+
+    def test_unavailable_device_is_an_error(self, backend: Any, loaded: list) -> None:
+        _, folder, _ = loaded[0]
+        artifact = folder / read_manifest(folder).entry(backend.artifact_format).file
+        with pytest.raises(BackendUnavailableError):
+            backend.load(artifact, device="no-such-device")
+        cuda = {d.device: d for d in backend.devices()}.get("cuda")
+        if cuda is not None and not cuda.available:
+            with pytest.raises(BackendUnavailableError):
+                backend.load(artifact, device="cuda")

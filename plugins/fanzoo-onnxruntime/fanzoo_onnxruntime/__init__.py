@@ -1,0 +1,99 @@
+"""fanzoo backend that runs exported ONNX artifacts with ONNX Runtime. Imports onnxruntime only on load()."""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+
+from fanzoo.backend import DeviceStatus, check_artifact, check_feeds
+from fanzoo.errors import ArtifactError, BackendUnavailableError
+from fanzoo.hookspecs import hookimpl
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+
+def _runtime_version() -> str | None:
+    for dist in ("onnxruntime", "onnxruntime-gpu"):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+class OnnxRuntimeSession:
+    """One InferenceSession; inputs are validated against the model's declared shapes first."""
+
+    def __init__(self, session) -> None:  # noqa: ANN001
+        self._session = session
+        self.input_names = tuple(i.name for i in session.get_inputs())
+        self.output_names = tuple(o.name for o in session.get_outputs())
+        self._shapes = {i.name: tuple(d if isinstance(d, int) else None for d in i.shape)
+                        for i in session.get_inputs()}
+        self.providers = tuple(session.get_providers())
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        check_feeds(feeds, self._shapes)
+        outputs = self._session.run(list(self.output_names), dict(feeds))
+        return {name: np.asarray(out, dtype=np.float32) for name, out in zip(self.output_names, outputs)}
+
+
+class OnnxRuntimeBackend:
+    """Runs ``model.onnx`` files. CPU by default; ``device="cuda"`` needs onnxruntime-gpu and a GPU."""
+
+    name = "onnxruntime"
+    artifact_format = "onnx"
+    description = "ONNX Runtime (CPUExecutionProvider; CUDAExecutionProvider with onnxruntime-gpu)"
+
+    def version(self) -> str | None:
+        return _runtime_version()
+
+    def devices(self) -> list[DeviceStatus]:
+        if self.version() is None:
+            reason = "onnxruntime is not installed: pip install onnxruntime (or onnxruntime-gpu)"
+            return [DeviceStatus(d, False, reason) for d in PROVIDERS]
+        import onnxruntime as ort
+
+        available = set(ort.get_available_providers())
+        status = []
+        for device, provider in PROVIDERS.items():
+            ok = provider in available
+            why = "" if ok else (f"{provider} is not in this onnxruntime build; install onnxruntime-gpu "
+                                 "(instead of onnxruntime) with CUDA 12 and cuDNN 9")
+            status.append(DeviceStatus(device, ok, why))
+        return status
+
+    def load(self, artifact: Path, device: str = "cpu", threads: int | None = None) -> OnnxRuntimeSession:
+        path = check_artifact(Path(artifact), ".onnx")
+        if device not in PROVIDERS:
+            raise BackendUnavailableError(f"onnxruntime has no device {device!r}; choose from {', '.join(PROVIDERS)}")
+        status = {s.device: s for s in self.devices()}[device]
+        if not status.available:
+            # never fall back to the CPU: a user who asked for CUDA must know it is not being used
+            raise BackendUnavailableError(f"onnxruntime cannot run on {device} here: {status.reason}")
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # 0 lets ONNX Runtime pick one thread per physical core
+        options.intra_op_num_threads = threads or int(os.environ.get("FANZOO_THREADS", "0"))
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(str(path), options, providers=[PROVIDERS[device]])
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
+            raise ArtifactError(f"onnxruntime cannot load {path}: {str(exc).splitlines()[0]}") from exc
+        if device == "cuda" and PROVIDERS["cuda"] not in session.get_providers():
+            raise BackendUnavailableError("onnxruntime created the session without CUDA (driver or cuDNN missing?)")
+        return OnnxRuntimeSession(session)
+
+
+@hookimpl
+def register_backends(register: Callable[[object], None]) -> None:
+    register(OnnxRuntimeBackend())
+
+
+__all__ = ["OnnxRuntimeBackend", "OnnxRuntimeSession"]
