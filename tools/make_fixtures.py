@@ -146,6 +146,48 @@ def run_pipeline(fa: face_alignment.FaceAlignment, image: np.ndarray, box: np.nd
     return seen
 
 
+TINY = {"width": 16, "stem": (8, 16), "depth": 2}  # mirrored by tests/test_weights_import.py
+
+
+def tiny_fan() -> FAN:
+    """The authors' FAN classes at toy widths: a real authors'-layout checkpoint that fits in a fixture."""
+    from face_alignment.models.fan import ConvBlock, HourGlass
+
+    torch.manual_seed(5)
+    net = FAN(1)
+    w, (c1, c2) = TINY["width"], TINY["stem"]
+    net.conv1 = torch.nn.Conv2d(3, c1, kernel_size=7, stride=2, padding=3)
+    net.bn1 = torch.nn.BatchNorm2d(c1)
+    net.conv2, net.conv3, net.conv4 = ConvBlock(c1, c2), ConvBlock(c2, c2), ConvBlock(c2, w)
+    net.m0 = HourGlass(1, TINY["depth"], w)
+    net.top_m_0 = ConvBlock(w, w)
+    net.conv_last0 = torch.nn.Conv2d(w, w, kernel_size=1)
+    net.bn_end0 = torch.nn.BatchNorm2d(w)
+    net.l0 = torch.nn.Conv2d(w, 68, kernel_size=1)
+    for m in net.modules():  # non-trivial statistics, so a wrong BN mapping cannot pass
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.1, 0.1)
+    return net.eval()
+
+
+def write_tiny_checkpoints(out: Path) -> None:
+    import collections
+
+    net = tiny_fan()
+    state = net.state_dict()
+    torch.save(state, out / "tiny_fan_zip.pth")
+    torch.save(state, out / "tiny_fan_legacy.pth.tar", _use_new_zipfile_serialization=False)
+    wrapped = {"state_dict": collections.OrderedDict(("module." + k, v) for k, v in state.items()), "epoch": 1}
+    torch.save(wrapped, out / "tiny_fan_wrapped_legacy.pth.tar", _use_new_zipfile_serialization=False)
+    x = torch.from_numpy(np.random.default_rng(0).random((2, 3, 64, 64), dtype=np.float32))
+    with torch.no_grad():
+        y = net(x)[-1].numpy()
+    np.savez_compressed(out / "tiny_fan_io.npz", x=x.numpy(), y=y)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=ROOT / "tests" / "fixtures")
@@ -174,6 +216,7 @@ def main() -> None:
     bn["resnetdepth"] = calibrate(depth, torch.cat([calib, torch.from_numpy(maps)], 1), SEEDS["resnetdepth"])
 
     args.out.mkdir(parents=True, exist_ok=True)
+    write_tiny_checkpoints(args.out)
     for name, fan, dnet in (("2dfan4", fan2d, None), ("3dfan4", fan3d, depth)):
         record: dict[str, np.ndarray] = {"seed": np.array(SEEDS[name]), "boxes": boxes,
                                          "images": np.array([rel for rel, _ in FACES])}

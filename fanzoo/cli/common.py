@@ -4,13 +4,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Iterable, TypeVar
+from typing import Any
 
 import click
 from tqdm import tqdm
-
-T = TypeVar("T")
-
 
 def use_color() -> bool | None:
     return False if os.environ.get("NO_COLOR") else None
@@ -20,10 +17,9 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-def progress(items: Iterable[T], total: int | None = None, desc: str = "") -> Iterable[T]:
+def progress_bar(total: int, desc: str = "") -> tqdm:
     """A progress bar on stderr when it is a terminal; silent in pipes, logs and CI."""
-    return tqdm(items, total=total, desc=desc, disable=not sys.stderr.isatty() or total == 1, unit="img",
-                leave=False)
+    return tqdm(total=total, desc=desc, disable=not sys.stderr.isatty() or total <= 1, unit="img", leave=False)
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:

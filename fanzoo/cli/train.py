@@ -1,0 +1,1 @@
+"""`fanzoo train` (see fanzoo.training)."""

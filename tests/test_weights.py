@@ -1,0 +1,230 @@
+"""Weights: the restricted checkpoint reader, import with name-by-name checks, downloads with hash checks."""
+from __future__ import annotations
+
+import hashlib
+import http.server
+import pickle
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fanzoo.errors import ChecksumError, DownloadError, WeightsError
+from fanzoo.plugins import use_plugins
+from fanzoo.weights.h5params import read_h5_params, write_h5_params
+from fanzoo.weights.names import nnabla_to_torch, torch_to_nnabla, unwrap_state_dict
+from fanzoo.weights.torch_checkpoint import load_torch_checkpoint
+
+from .conftest import FIXTURES
+from .tiny import plugins_with, tiny_spec
+
+CHECKPOINTS = ["tiny_fan_zip.pth", "tiny_fan_legacy.pth.tar", "tiny_fan_wrapped_legacy.pth.tar"]
+
+
+def tiny_state(name: str = CHECKPOINTS[0]) -> dict[str, np.ndarray]:
+    return unwrap_state_dict(load_torch_checkpoint(FIXTURES / name))
+
+
+@pytest.mark.parametrize("name", CHECKPOINTS[1:])
+def test_all_checkpoint_formats_read_the_same(name: str) -> None:
+    reference, other = tiny_state(), tiny_state(name)
+    assert reference.keys() == other.keys()
+    for key in reference:
+        np.testing.assert_array_equal(reference[key], other[key])
+
+
+def test_name_map_round_trip() -> None:
+    state = {k: v for k, v in tiny_state().items() if not k.endswith("num_batches_tracked")}
+    params = torch_to_nnabla(state)
+    assert params["m0/b2_plus_1/bn1/bn/mean"].shape == (1, 16, 1, 1)
+    assert "conv2/downsample/0/bn/gamma" in params and "conv2/downsample/2/conv/W" in params
+    back = nnabla_to_torch(params)
+    assert back.keys() == state.keys()
+
+
+class Evil:
+    def __reduce__(self):  # noqa: ANN204
+        import os
+        return (os.system, ("touch /tmp/fanzoo-pwned",))
+
+
+def test_malicious_pickle_is_rejected_without_running(tmp_path: Path) -> None:
+    marker = Path("/tmp/fanzoo-pwned")
+    marker.unlink(missing_ok=True)
+    import zipfile
+    path = tmp_path / "evil.pth"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("archive/data.pkl", pickle.dumps({"conv.weight": Evil()}, protocol=2))
+    with pytest.raises(WeightsError, match="posix.system|os.system|refusing"):
+        load_torch_checkpoint(path)
+    legacy = tmp_path / "evil_legacy.pth"
+    legacy.write_bytes(pickle.dumps(Evil(), protocol=2))
+    with pytest.raises(WeightsError):
+        load_torch_checkpoint(legacy)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.98])
+def test_truncated_checkpoint(tmp_path: Path, cut: float) -> None:
+    for name in CHECKPOINTS[:2]:
+        data = (FIXTURES / name).read_bytes()
+        broken = tmp_path / name
+        broken.write_bytes(data[: int(len(data) * cut)])
+        with pytest.raises(WeightsError):
+            load_torch_checkpoint(broken)
+
+
+def test_foreign_files(tmp_path: Path) -> None:
+    for content in (b"", b"hello world, not a checkpoint", b"PK\x03\x04garbage"):
+        path = tmp_path / "x.pth"
+        path.write_bytes(content)
+        with pytest.raises(WeightsError):
+            load_torch_checkpoint(path)
+
+
+# -- import into the cache (needs nnabla to check names against the graph) --------------------------------
+nnabla = pytest.importorskip("nnabla")
+
+
+@pytest.fixture
+def tiny_plugins():  # noqa: ANN201
+    with use_plugins(plugins_with(tiny_spec())) as p:
+        yield p
+
+
+@pytest.mark.parametrize("name", CHECKPOINTS)
+def test_imported_authors_checkpoint_reproduces_their_output(name: str, tiny_plugins, isolated_home) -> None:  # noqa: ANN001
+    from fanzoo.graph import GraphSession
+    from fanzoo.weights.importer import import_weights
+
+    spec = tiny_plugins.models.get("tinyfan")
+    target = import_weights(spec, FIXTURES / name)
+    assert target.parent.parent == isolated_home
+    io = np.load(FIXTURES / "tiny_fan_io.npz")
+    out = GraphSession(spec, read_h5_params(target)).run({"x": io["x"]})["heatmaps"]
+    assert np.abs(out - io["y"]).max() / np.abs(io["y"]).max() <= 1e-5
+
+
+def test_official_layout_loads_with_nnabla_own_loader(tiny_plugins, tmp_path: Path) -> None:  # noqa: ANN001
+    import nnabla as nn
+
+    from fanzoo.weights.importer import import_weights
+
+    target = import_weights(tiny_plugins.models.get("tinyfan"), FIXTURES / CHECKPOINTS[0], tmp_path / "w.h5")
+    nn.clear_parameters()
+    nn.load_parameters(str(target))
+    loaded = {k: v.d for k, v in nn.get_parameters(grad_only=False).items()}
+    nn.clear_parameters()
+    ours = read_h5_params(target)
+    assert loaded.keys() == ours.keys() and all(v.dtype == np.float32 for v in ours.values())
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.pop("m0/b1_2/conv1/conv/W"), "missing"),
+    (lambda p: p.__setitem__("extra/conv/W", np.zeros((1,), np.float32)), "unexpected parameter 'extra/conv/W'"),
+    (lambda p: p.__setitem__("l0/conv/b", np.zeros((67,), np.float32)), "'l0/conv/b' has shape"),
+    (lambda p: p.__setitem__("bn1/bn/var", np.full((1, 8, 1, 1), np.nan, np.float32)), "NaN"),
+])
+def test_bad_parameters_name_the_offender_and_leave_cache(damage, message, tiny_plugins, tmp_path: Path) -> None:  # noqa: ANN001
+    from fanzoo.weights.importer import import_weights
+    from fanzoo.weights.store import cached_weights
+
+    spec = tiny_plugins.models.get("tinyfan")
+    good = import_weights(spec, FIXTURES / CHECKPOINTS[0])
+    before = good.read_bytes()
+    params = read_h5_params(good)
+    damage(params)
+    bad = tmp_path / "bad.h5"
+    write_h5_params(bad, params)
+    with pytest.raises(WeightsError, match=message):
+        import_weights(spec, bad)
+    assert cached_weights(spec).read_bytes() == before
+    assert [p.name for p in cached_weights(spec).parent.iterdir()] == [good.name]  # no temp files left
+
+
+# -- downloads over loopback HTTP ------------------------------------------------------------------------
+class _Handler(http.server.BaseHTTPRequestHandler):
+    payload = b""
+    lie_about_length = False
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200)
+        length = len(self.payload) * (2 if self.lie_about_length else 1)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        self.wfile.write(self.payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server():  # noqa: ANN201
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+
+
+def test_fetch_verifies_and_imports(server, isolated_home) -> None:  # noqa: ANN001
+    from fanzoo.weights.download import fetch
+
+    payload = (FIXTURES / CHECKPOINTS[1]).read_bytes()
+    _Handler.payload, _Handler.lie_about_length = payload, False
+    digest = hashlib.sha256(payload).hexdigest()
+    url = f"http://127.0.0.1:{server.server_port}/tiny_fan-{digest[:10]}.pth.tar"
+    from fanzoo.registry import WeightsSource
+    spec = tiny_spec(weights=(WeightsSource(url, "torch", sha256_prefix=digest[:10]),))
+    with use_plugins(plugins_with(spec)):
+        target = fetch(spec, progress=False)
+    assert target.is_file() and read_h5_params(target)
+
+
+def test_fetch_rejects_wrong_hash_and_leaves_nothing(server, isolated_home) -> None:  # noqa: ANN001
+    from fanzoo.registry import WeightsSource
+    from fanzoo.weights.download import fetch
+
+    _Handler.payload, _Handler.lie_about_length = (FIXTURES / CHECKPOINTS[1]).read_bytes(), False
+    url = f"http://127.0.0.1:{server.server_port}/tiny_fan-0123456789.pth.tar"
+    spec = tiny_spec(weights=(WeightsSource(url, "torch", sha256_prefix="0123456789"),))
+    with use_plugins(plugins_with(spec)), pytest.raises(ChecksumError):
+        fetch(spec, progress=False)
+    assert not [p for p in isolated_home.rglob("*") if p.is_file()]
+
+
+def test_interrupted_download_leaves_no_partial_file(server, isolated_home) -> None:  # noqa: ANN001
+    from fanzoo.registry import WeightsSource
+    from fanzoo.weights.download import fetch
+
+    _Handler.payload, _Handler.lie_about_length = b"x" * 1000, True
+    url = f"http://127.0.0.1:{server.server_port}/tiny_fan-0123456789.pth.tar"
+    spec = tiny_spec(weights=(WeightsSource(url, "torch", sha256_prefix="0123456789"),))
+    with use_plugins(plugins_with(spec)), pytest.raises(DownloadError):
+        fetch(spec, progress=False)
+    assert not [p for p in isolated_home.rglob("*") if p.is_file()]
+
+
+def test_offline_is_a_clear_error(isolated_home) -> None:  # noqa: ANN001
+    from fanzoo.registry import WeightsSource
+    from fanzoo.weights.download import fetch
+
+    spec = tiny_spec(weights=(WeightsSource("http://127.0.0.1:9/tiny_fan-0123456789.pth.tar", "torch",
+                                            sha256_prefix="0123456789"),))
+    with pytest.raises(DownloadError, match="offline"):
+        fetch(spec, progress=False)
+
+
+def test_unverifiable_source_needs_a_hash(server, isolated_home) -> None:  # noqa: ANN001
+    from fanzoo.registry import WeightsSource
+    from fanzoo.weights.download import fetch
+
+    _Handler.payload, _Handler.lie_about_length = (FIXTURES / CHECKPOINTS[1]).read_bytes(), False
+    url = f"http://127.0.0.1:{server.server_port}/tiny.h5"
+    spec = tiny_spec(weights=(WeightsSource(url, "nnabla-h5"),))
+    with pytest.raises(ChecksumError, match="--sha256"):
+        fetch(spec, progress=False)
+    digest = hashlib.sha256(_Handler.payload).hexdigest()
+    with use_plugins(plugins_with(spec)):
+        assert fetch(spec, expected_sha256=digest, progress=False).is_file()

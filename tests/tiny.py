@@ -1,0 +1,34 @@
+"""A toy-width FAN registered for tests, matching tools/make_fixtures.py's tiny authors' checkpoint."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from fanzoo.builtin_models import crop_input, heatmaps_output
+from fanzoo.hookspecs import hookimpl
+from fanzoo.plugins import Plugins, make_plugin_manager
+from fanzoo.registry import ModelSpec, Preprocessing, WeightsSource
+
+TINY_CONFIG = {"num_stacks": 1, "width": 16, "stem": (8, 16), "depth": 2}
+
+
+def tiny_spec(**changes: object) -> ModelSpec:
+    spec = ModelSpec(
+        name="tinyfan", task="landmarks", builder="fanzoo.models.fan:fan", config=TINY_CONFIG,
+        inputs=(crop_input(64),), outputs=(heatmaps_output(16),), preprocessing=Preprocessing(input_size=64),
+        description="toy FAN for tests", params=1, gmacs=0.001, paper="test", license="test",
+        weights=(WeightsSource("http://127.0.0.1:9/tiny_fan-0000000000.pth.tar", "torch", sha256_prefix="0" * 10),),
+    )
+    return replace(spec, **changes)
+
+
+class TinyPlugin:
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+
+    @hookimpl
+    def register_models(self, register) -> None:  # noqa: ANN001
+        register(self.spec)
+
+
+def plugins_with(spec: ModelSpec) -> Plugins:
+    return Plugins.collect(make_plugin_manager(extra=(TinyPlugin(spec),)))

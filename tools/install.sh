@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install fanzoo, both backend plugins and the test tools into .venv/ (Python 3.10). Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source tools/python310.sh
+find_python310
+if [ ! -x .venv/bin/python ]; then
+    "$PY310" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
+"${PIP[@]}" install -c constraints.txt -e '.[nnabla,test]' -e plugins/fanzoo-onnxruntime -e plugins/fanzoo-nnabla
+# nnabla-converter's declared requirements pull TensorFlow and downgrade onnx; its ONNX exporter needs
+# only onnx, so it goes in without them.
+"${PIP[@]}" install --no-deps nnabla-converter==1.39.0
+echo "installed into $(pwd)/.venv"
