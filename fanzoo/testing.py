@@ -44,13 +44,15 @@ class BackendConformance:
     models: tuple[str, ...] = DEFAULT_MODELS
 
     @pytest.fixture(scope="class")
-    def backend(self) -> Any:
+    @classmethod
+    def backend(cls) -> Any:
         from .plugins import plugins
 
-        return plugins().backend(self.backend_name)
+        return plugins().backend(cls.backend_name)
 
     @pytest.fixture(scope="class")
-    def artifacts(self, tmp_path_factory: pytest.TempPathFactory, backend: Any) -> Path:
+    @classmethod
+    def artifacts(cls, tmp_path_factory: pytest.TempPathFactory, backend: Any) -> Path:
         given = os.environ.get(ARTIFACTS_ENV)
         if given:
             return Path(given)
@@ -59,12 +61,13 @@ class BackendConformance:
         except ImportError:
             pytest.skip(f"no exported artifacts: set {ARTIFACTS_ENV} to a `fanzoo export` folder "
                         "(NNabla, needed to export them here, is not installed)")
-        return export_test_artifacts(tmp_path_factory.mktemp("artifacts"), self.models, (backend.artifact_format,))
+        return export_test_artifacts(tmp_path_factory.mktemp("artifacts"), cls.models, (backend.artifact_format,))
 
-    @pytest.fixture(scope="class", params=None)
-    def loaded(self, backend: Any, artifacts: Path) -> list[tuple[Any, Path, Any]]:
+    @pytest.fixture(scope="class")
+    @classmethod
+    def loaded(cls, backend: Any, artifacts: Path) -> list[tuple[Any, Path, Any]]:
         out = []
-        for model in self.models:
+        for model in cls.models:
             folder = artifacts / model
             manifest = read_manifest(folder)
             entry = manifest.entry(backend.artifact_format)

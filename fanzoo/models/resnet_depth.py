@@ -34,6 +34,7 @@ def resnet_depth(x: nn.Variable, layers: tuple[int, ...] = (3, 8, 36, 3), num_la
             h = bottleneck(h, f"layer{index + 1}/{b}", inplanes, planes, stride if b == 0 else 1, train)
             inplanes = planes * EXPANSION
     h = F.average_pooling(h, (7, 7), stride=(7, 7))
-    h = F.reshape(h, (h.shape[0], -1))
+    # -1 on the batch axis, so the NNP (saved with a variable batch size) reshapes any batch
+    h = F.reshape(h, (-1, h.shape[1] * h.shape[2] * h.shape[3]))
     with nn.parameter_scope("fc"):
         return PF.affine(h, num_landmarks)

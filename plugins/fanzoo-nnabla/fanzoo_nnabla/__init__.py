@@ -59,16 +59,27 @@ class NnablaSession:
         if len(names) != 1:
             raise ArtifactError(f"{path} holds {len(names)} networks; fanzoo artifacts hold one")
         self._name = names[0]
+        self._batch_placeholders = [f for f in self._functions()
+                                    if f.args and f.args.get("shape") and f.args["shape"][0] == -1]
         first = self._network(1)
         self.input_names = tuple(first.inputs)
         self.output_names = tuple(first.outputs)
         self._shapes = {k: (None, *v.shape[1:]) for k, v in first.inputs.items()}
+
+    def _functions(self) -> list[Any]:
+        return list(self._loader.network_dict[self._name].functions.values())
 
     def _network(self, batch: int) -> Any:
         import nnabla as nn
 
         cache = self.__dict__.setdefault("_networks", {})
         if batch not in cache:
+            # nnabla 1.39 caches each function instance on the loaded proto and overwrites a Reshape's -1
+            # batch with the first batch size built; undo both so this batch size gets its own
+            for function in self._functions():
+                function.function_instance = None
+            for function in self._batch_placeholders:
+                function.args["shape"] = [-1, *function.args["shape"][1:]]
             with nn.context_scope(self._context):
                 cache[batch] = self._loader.get_network(self._name, batch_size=batch)
         return cache[batch]
