@@ -1,0 +1,176 @@
+"""Predictor and `fanzoo predict`: every backend, bad inputs per file, outputs, auto-export into the cache."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from fanzoo.cli import cli
+from fanzoo.plugins import get_model
+
+from .conftest import ROOT
+
+pytest.importorskip("nnabla")
+ASTRONAUT = ROOT / "examples" / "images" / "astronaut.jpg"
+HOPPER = ROOT / "examples" / "images" / "grace_hopper.jpg"
+
+
+def invoke(*args: str) -> "object":
+    from fanzoo.cli import evaluate, export, info, predict, train, weights  # noqa: F401
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from fanzoo.testing import export_test_artifacts
+    return export_test_artifacts(tmp_path_factory.mktemp("exported"), ("2dfan1",), ("onnx", "nnp"))
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("inputs")
+    rgb = cv2.imread(str(ASTRONAUT))
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "text.jpg").write_text("this is not an image")
+    (folder / "truncated.jpg").write_bytes(ASTRONAUT.read_bytes()[:2000])
+    cv2.imwrite(str(folder / "grey.png"), cv2.cvtColor(rgb, cv2.COLOR_BGR2GRAY))
+    cv2.imwrite(str(folder / "rgba.png"), cv2.cvtColor(rgb, cv2.COLOR_BGR2BGRA))
+    cv2.imwrite(str(folder / "deep16.png"), rgb.astype(np.uint16) * 257)
+    cv2.imwrite(str(folder / "blank.png"), np.full((200, 300, 3), 127, np.uint8))  # no face
+    cv2.imwrite(str(folder / "good.jpg"), rgb)
+    return folder
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "nnabla"])
+def test_predict_json_and_outputs(backend: str, exported: Path, tmp_path: Path) -> None:
+    out_json, out_img, pts = tmp_path / "r.json", tmp_path / "a.png", tmp_path / "pts"
+    result = invoke("predict", "--model", "2dfan1", "--backend", backend, "--artifacts", str(exported),
+                    "--json", str(out_json), "--output", str(out_img), "--pts", str(pts), str(ASTRONAUT))
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out_json.read_text())
+    assert doc["model"] == "2dfan1" and doc["dims"] == 2
+    (image,) = doc["images"]
+    assert image["error"] is None and image["width"] == 512 and len(image["faces"]) == 1
+    face = image["faces"][0]
+    assert np.array(face["landmarks"]).shape == (68, 2) and len(face["landmark_scores"]) == 68
+    assert cv2.imread(str(out_img)).shape == (512, 512, 3)
+    assert (pts / "astronaut.pts").is_file()
+
+
+def test_backends_agree(exported: Path) -> None:
+    from fanzoo import api
+
+    image = cv2.imread(str(ASTRONAUT))[:, :, ::-1].copy()
+    faces = {b: api.load_predictor("2dfan1", b, artifacts=exported).predict(image) for b in ("onnxruntime", "nnabla")}
+    a, b = faces["onnxruntime"][0], faces["nnabla"][0]
+    assert np.abs(a.landmarks - b.landmarks).max() < 1e-6
+
+
+def test_bad_files_do_not_stop_the_batch(exported: Path, bad_inputs: Path) -> None:
+    result = CliRunner().invoke(cli, ["predict", "--model", "2dfan1", "--artifacts", str(exported), "--json", "-",
+                                      str(bad_inputs), str(bad_inputs / "missing.jpg")], catch_exceptions=False)
+    assert result.exit_code == 1
+    stdout = result.stdout
+    doc = json.loads(stdout)
+    by_name = {Path(i["path"]).name: i for i in doc["images"]}
+    for bad in ("empty.jpg", "text.jpg", "truncated.jpg", "missing.jpg"):
+        assert by_name[bad]["error"], bad
+    for good in ("grey.png", "rgba.png", "deep16.png", "good.jpg"):
+        assert by_name[good]["error"] is None and len(by_name[good]["faces"]) == 1, good
+    assert by_name["blank.png"]["faces"] == [] and by_name["blank.png"]["error"] is None
+    assert "Traceback" not in result.output
+
+
+def test_given_boxes(exported: Path, tmp_path: Path) -> None:
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"astronaut.jpg": [[179, 83, 266, 170], [10, 10, 60, 60]]}))
+    for args in (["--box", "179,83,266,170", "--box", "10,10,60,60"], ["--boxes-json", str(boxes)]):
+        result = invoke("predict", "--model", "2dfan1", "--artifacts", str(exported), "--json", "-", *args,
+                        str(ASTRONAUT))
+        assert result.exit_code == 0
+        faces = json.loads(result.stdout)["images"][0]["faces"]
+        assert [f["box"] for f in faces] == [[179, 83, 266, 170], [10, 10, 60, 60]]
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--model", "4dfan"], 1, "unknown model '4dfan'; known models:"),
+    (["--backend", "tensorflow"], 1, "unknown backend 'tensorflow'"),
+    (["--device", "cuda"], 1, "cannot run on cuda"),
+    (["--box", "1,2,3"], 2, "4 numbers"),
+    (["--box", "5,5,1,1"], 2, "x2 > x1"),
+    (["--device", "tpu"], 2, "Invalid value"),
+])
+def test_user_mistakes_are_one_line_errors(args: list, code: int, message: str, exported: Path) -> None:
+    result = CliRunner().invoke(cli, ["predict", "--artifacts", str(exported), "--model", "2dfan1", *args,
+                                      str(ASTRONAUT)])
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_predictor_batches_images_together(exported: Path) -> None:
+    from fanzoo import api
+
+    predictor = api.load_predictor("2dfan1", artifacts=exported, batch_size=3)
+    images = [cv2.imread(str(p))[:, :, ::-1].copy() for p in (ASTRONAUT, HOPPER, ASTRONAUT)]
+    together = predictor.predict_many(images)
+    for image, faces in zip(images, together):
+        alone = predictor.predict(image)
+        assert len(alone) == len(faces) == 1
+        np.testing.assert_allclose(alone[0].landmarks, faces[0].landmarks, atol=1e-4)
+    assert predictor.predict(np.full((100, 100, 3), 127, np.uint8)) == []
+
+
+def test_flip_adds_mirrored_run(exported: Path) -> None:
+    from fanzoo import api
+
+    image = cv2.imread(str(ASTRONAUT))[:, :, ::-1].copy()
+    plain = api.load_predictor("2dfan1", artifacts=exported).predict(image)[0]
+    flipped = api.load_predictor("2dfan1", artifacts=exported, flip=True).predict(image)[0]
+    assert not np.allclose(plain.landmark_scores, flipped.landmark_scores)
+
+
+@pytest.mark.slow
+def test_import_then_predict_exports_once_and_rebuilds_on_new_weights(tmp_path: Path, isolated_home: Path) -> None:
+    from fanzoo.export.exporter import reference_inputs
+    from fanzoo.graph import calibrate_batchnorm, expected_shapes
+    from fanzoo.weights.h5params import write_h5_params
+    from fanzoo.weights.synthetic import synthetic_params
+
+    spec = get_model("2dfan1")
+    weights = tmp_path / "w.h5"
+    write_h5_params(weights, calibrate_batchnorm(spec, synthetic_params(expected_shapes(spec), 1),
+                                                 reference_inputs(spec)))
+    assert invoke("weights", "import", "2dfan1", str(weights)).exit_code == 0
+    first = CliRunner().invoke(cli, ["predict", "-m", "2dfan1", "-b", "onnxruntime", str(ASTRONAUT)])
+    assert first.exit_code == 0 and "exporting 2dfan1 to onnx" in first.output
+    again = CliRunner().invoke(cli, ["predict", "-m", "2dfan1", "-b", "onnxruntime", str(ASTRONAUT)])
+    assert again.exit_code == 0 and "exporting" not in again.output
+    nnabla_run = CliRunner().invoke(cli, ["predict", "-m", "2dfan1", "-b", "nnabla", str(ASTRONAUT)])
+    assert nnabla_run.exit_code == 0 and "exporting 2dfan1 to nnp" in nnabla_run.output
+    write_h5_params(weights, calibrate_batchnorm(spec, synthetic_params(expected_shapes(spec), 2),
+                                                 reference_inputs(spec)))
+    assert invoke("weights", "import", "2dfan1", str(weights)).exit_code == 0
+    rebuilt = CliRunner().invoke(cli, ["predict", "-m", "2dfan1", "-b", "onnxruntime", str(ASTRONAUT)])
+    assert rebuilt.exit_code == 0 and "exporting 2dfan1 to onnx" in rebuilt.output
+
+
+def test_example_application(exported: Path, tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    for p in (ASTRONAUT, HOPPER):
+        (images / p.name).write_bytes(p.read_bytes())
+    (images / "broken.jpg").write_text("nope")
+    out = tmp_path / "out.json"
+    run = subprocess.run([sys.executable, str(ROOT / "examples" / "align_folder.py"), str(exported), "2dfan1",
+                          str(images), str(out)], capture_output=True, text=True)
+    assert run.returncode == 1 and "skipped broken.jpg" in run.stderr
+    results = json.loads(out.read_text())
+    assert sorted(results) == ["astronaut.jpg", "grace_hopper.jpg"]
+    assert all(len(faces) == 1 for faces in results.values())
