@@ -33,6 +33,8 @@ def test_schema(spec) -> None:  # noqa: ANN001
     assert spec.params > 0 and spec.gmacs > 0 and spec.paper and spec.license and spec.description
     assert 0 < spec.tolerance <= 1e-3
     if spec.task == "landmarks":
+        assert spec.tolerance <= 1e-4
+    if spec.task == "landmarks":
         pre = spec.preprocessing
         assert pre is not None and pre.reference_scale == 195 and pre.center_y_offset == 0.12
         assert spec.outputs[0].shape[1:] == (68, pre.heatmap_size, pre.heatmap_size)
