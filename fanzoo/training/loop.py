@@ -99,6 +99,10 @@ class Trainer:
             self.val_x = nn.Variable((1, 3, size, size))
             self.val_y = builder(self.val_x, train=False, **spec.config)
             self.params = nn.get_parameters(grad_only=False)
+        # initial weights from the seed alone (He-uniform), so two runs with one seed are the same run
+        from ..weights.synthetic import synthetic_params
+        for name, value in synthetic_params({k: v.shape for k, v in self.params.items()}, config.seed).items():
+            self.params[name].d = value
         self.solver = S.Adam(config.learning_rate)
         with nn.parameter_scope("", self.scope):
             self.solver.set_parameters(nn.get_parameters(grad_only=True))
