@@ -22,6 +22,26 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("FANZOO_HOME", str(CACHE / "home"))
 
 
+SLOW_RUNTIMES = ("nnabla", "nnabla-graph")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    """The smoke run (--benchmark-disable) runs every benchmark function, runtime and model once, but the
+    single-threaded NNabla runtimes only at the smallest batch: their batch-8 cases take minutes each and
+    exercise no other code. The full run measures everything."""
+    if not config.getoption("benchmark_disable", False):
+        return
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        p = params.params if params else {}
+        slow = p.get("runtime") in SLOW_RUNTIMES and (p.get("batch", 1) > 1 or p.get("faces", 1) > 1)
+        (dropped if slow else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(scope="session")
 def smoke(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("benchmark_disable", False))

@@ -11,7 +11,7 @@ from .predictor import Predictor
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "2dfan4"
+DEFAULT_MODEL = "2dfan-lite"  # bundled: works offline, without a download
 DEFAULT_BACKEND = "onnxruntime"
 DEFAULT_DETECTOR = "dlib-hog"
 

@@ -2,18 +2,22 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from ..errors import InputError
 
+# load_boxes_json key for boxes that apply to every image
+ALL_IMAGES = "*"
+
 
 @dataclass(frozen=True)
 class FaceBox:
-    """A face box in image pixels (x2, y2 exclusive as dlib reports them) and the detector's score."""
+    """A face box in image pixels (left, top, right, bottom as the detector reports them) and its score."""
 
     x1: float
     y1: float
@@ -28,50 +32,78 @@ class FaceBox:
 @runtime_checkable
 class FaceDetector(Protocol):
     def detect(self, rgb: np.ndarray) -> list[FaceBox]:
-        """Faces in a uint8 RGB image, best first; an empty list when there is none."""
+        """Faces in a uint8 RGB (H, W, 3) image, highest score first; an empty list when there is none."""
+        ...
+
+
+def check_rgb(rgb: Any) -> np.ndarray:
+    """``rgb`` if it is a non-empty uint8 (H, W, 3) array, else :class:`InputError`."""
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 \
+            or rgb.size == 0:
+        raise InputError(f"face detectors take a non-empty uint8 RGB array of shape (H, W, 3), got "
+                         f"{getattr(rgb, 'dtype', type(rgb).__name__)} {getattr(rgb, 'shape', '')} "
+                         "(fanzoo.imageio.read_image converts files)")
+    return rgb
 
 
 def make_box(values: Sequence[float], score: float = 1.0) -> FaceBox:
-    if len(values) != 4:
-        raise InputError(f"a face box has 4 numbers x1,y1,x2,y2; got {len(values)}")
-    x1, y1, x2, y2 = (float(v) for v in values)
-    if not np.isfinite([x1, y1, x2, y2]).all() or x2 <= x1 or y2 <= y1:
-        raise InputError(f"a face box needs x2 > x1 and y2 > y1; got {x1:g},{y1:g},{x2:g},{y2:g}")
-    return FaceBox(x1, y1, x2, y2, score)
+    """FaceBox from 4 numbers x1, y1, x2, y2; :class:`InputError` unless they are finite with x2 > x1, y2 > y1."""
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__") or len(values) != 4:
+        raise InputError(f"a face box is 4 numbers [x1, y1, x2, y2]; got {values!r}")
+    try:
+        x1, y1, x2, y2 = (float(v) for v in values)
+    except (TypeError, ValueError):
+        raise InputError(f"a face box is 4 numbers [x1, y1, x2, y2]; got {values!r}") from None
+    if not all(math.isfinite(v) for v in (x1, y1, x2, y2)) or x2 <= x1 or y2 <= y1:
+        raise InputError(f"a face box needs finite numbers with x2 > x1 and y2 > y1; got {x1:g},{y1:g},{x2:g},{y2:g}")
+    return FaceBox(x1, y1, x2, y2, float(score))
 
 
 def parse_box(text: str) -> FaceBox:
-    """'x1,y1,x2,y2' -> FaceBox."""
+    """'x1,y1,x2,y2' (spaces allowed) -> FaceBox with score 1.0."""
     try:
         values = [float(v) for v in text.replace(" ", "").split(",")]
     except ValueError:
         raise InputError(f"cannot read face box {text!r}: expected x1,y1,x2,y2") from None
+    if len(values) != 4:
+        raise InputError(f"cannot read face box {text!r}: expected 4 numbers x1,y1,x2,y2, got {len(values)}")
     return make_box(values)
 
 
 def load_boxes_json(path: Path | str) -> dict[str, list[FaceBox]]:
-    """Boxes from JSON: either a list of boxes ``[[x1,y1,x2,y2], ...]`` for every image (key ``"*"``),
-    or an object ``{"image file name": [[x1,y1,x2,y2], ...], ...}``."""
+    """Face boxes from a JSON file, in one of two forms:
+
+    * a list of boxes, ``[[x1, y1, x2, y2], ...]``: the same boxes for every image, returned under the key
+      ``ALL_IMAGES`` (``"*"``);
+    * an object mapping an image *file name* (not a path) to its boxes, ``{"a.jpg": [[x1, y1, x2, y2]], ...}``.
+
+    Raises :class:`InputError` naming the file and the offending entry.
+    """
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"cannot read boxes from {path}: {exc}") from exc
     if isinstance(data, list):
-        data = {"*": data}
+        data = {ALL_IMAGES: data}
     if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a list of boxes or an object of image name -> boxes")
-    try:
-        return {str(name): [make_box(b) for b in boxes] for name, boxes in data.items()}
-    except TypeError as exc:
-        raise InputError(f"{path}: every box must be a list of 4 numbers ({exc})") from exc
+        raise InputError(f"{path}: expected a list of boxes or an object of image file name -> list of boxes")
+    result = {}
+    for name, boxes in data.items():
+        if not isinstance(boxes, list):
+            raise InputError(f"{path}: boxes for {name!r} must be a list [[x1, y1, x2, y2], ...]")
+        try:
+            result[str(name)] = [make_box(b) for b in boxes]
+        except InputError as exc:
+            raise InputError(f"{path}: {name!r}: {exc}") from None
+    return result
 
 
 class GivenBoxes:
     """A 'detector' that returns fixed boxes, for callers that already know where the faces are."""
 
     def __init__(self, boxes: Sequence[FaceBox]) -> None:
-        self.boxes = list(boxes)
+        self.boxes = sorted(boxes, key=lambda b: -b.score)
 
     def detect(self, rgb: np.ndarray) -> list[FaceBox]:
         return list(self.boxes)

@@ -1,22 +1,26 @@
-"""Built-in face detectors, registered through the same hook as third-party ones (imports stay lazy)."""
+"""Built-in face detectors, registered through the same hook as third-party ones (dlib is imported lazily)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..hookspecs import hookimpl
 
+if TYPE_CHECKING:
+    from .dlib_cnn import DlibCnnDetector
+    from .dlib_hog import DlibHogDetector
 
-def _hog(**options: Any) -> Any:
+
+def _hog(**options: Any) -> DlibHogDetector:
     from .dlib_hog import DlibHogDetector
     return DlibHogDetector(**options)
 
 
-def _cnn(**options: Any) -> Any:
+def _cnn(**options: Any) -> DlibCnnDetector:
     from .dlib_cnn import DlibCnnDetector
     return DlibCnnDetector(**options)
 
 
 @hookimpl
 def register_detectors(register: Callable[..., None]) -> None:
-    register("dlib-hog", _hog, "dlib HOG + linear SVM, frontal faces, fast on the CPU (default)")
-    register("dlib-cnn", _cnn, "dlib CNN (MMOD), more poses, slow on the CPU; needs face_recognition_models")
+    register("dlib-hog", _hog, "dlib HOG + linear SVM: frontal faces, fast on the CPU (default)")
+    register("dlib-cnn", _cnn, "dlib CNN (MMOD): more poses, slow on the CPU; needs face_recognition_models")

@@ -32,7 +32,7 @@ class TrainConfig:
     model: str = "2dfan-lite"
     batch_size: int = 16
     learning_rate: float = 1e-3
-    iterations: int = 9000
+    iterations: int = 6000
     lr_drops: tuple[float, ...] = (0.6, 0.85)  # fractions of the run where the rate is divided by 10
     weight_decay: float = 1e-5
     validate_every: int = 250
