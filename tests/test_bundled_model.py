@@ -20,7 +20,7 @@ MAX_MEAN_ERROR_PX = 6.0
 def weights() -> Path:
     path = bundled_weights(SPEC)
     if path is None or not path.is_file():
-        pytest.skip(f"no bundled weights at {path} yet (train with tools/train_lite.py)")
+        pytest.skip(f"no bundled weights at {path} yet (train with `fanzoo train --model 2dfan-lite`)")
     return path
 
 

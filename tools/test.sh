@@ -10,21 +10,27 @@ rm -rf "$FANZOO_HOME" && mkdir -p "$FANZOO_HOME"
 .venv/bin/python -m pytest tests plugins/fanzoo-onnxruntime/tests plugins/fanzoo-nnabla/tests \
     benchmarks --benchmark-disable -p no:cacheprovider "$@"
 
-# Python 3.11, no nnabla: the ONNX Runtime plugin and `import fanzoo` must work with exported artifacts.
 ARTIFACTS="$(pwd)/.test-artifacts"
 rm -rf "$ARTIFACTS"
 .venv/bin/fanzoo export 2dfan1 --format onnx --random-weights 7 --out "$ARTIFACTS"
-PY311=$(command -v python3.11 || true)
-if [ -n "$PY311" ] && "$PY311" -c 'import sys; assert sys.version_info[:2] >= (3, 11)' 2>/dev/null; then
-    [ -x .venv311/bin/python ] || "$PY311" -m venv .venv311
-    .venv311/bin/python -m pip --disable-pip-version-check -q install -e '.[test]' -e plugins/fanzoo-onnxruntime \
-        numpy 'onnxruntime~=1.23.0' 'onnx==1.17.0' 'opencv-python-headless==4.11.0.86' 'dlib-bin==20.0.1.post1'
-    if .venv311/bin/python -c 'import nnabla' 2>/dev/null; then
-        echo "error: nnabla is importable in .venv311; the no-nnabla check would prove nothing" >&2; exit 1
+# Python 3.11 and 3.12, no nnabla: the ONNX Runtime plugin and `import fanzoo` must work with exported artifacts.
+for version in 3.11 3.12; do
+    PY=$(command -v "python$version" || true)
+    if [ -z "$PY" ] || ! "$PY" -c 'import sys' 2>/dev/null; then
+        PY=$(ls -d "$(pyenv root 2>/dev/null)"/versions/"$version".*/bin/python"$version" 2>/dev/null | tail -1 || true)
     fi
-    FANZOO_TEST_ARTIFACTS="$ARTIFACTS" .venv311/bin/python -m pytest plugins/fanzoo-onnxruntime/tests \
+    if [ -z "$PY" ]; then
+        echo "error: python$version not found; the no-nnabla check of the ONNX Runtime plugin cannot run" >&2
+        exit 1
+    fi
+    VENV=".venv${version/./}"
+    [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+    "$VENV/bin/python" -m pip --disable-pip-version-check -q install -e '.[test]' -e plugins/fanzoo-onnxruntime \
+        'onnxruntime~=1.23.0' 'onnx==1.17.0' 'opencv-python-headless==4.11.0.86' 'dlib-bin==20.0.1.post1'
+    if "$VENV/bin/python" -c 'import nnabla' 2>/dev/null; then
+        echo "error: nnabla is importable in $VENV; the no-nnabla check would prove nothing" >&2
+        exit 1
+    fi
+    FANZOO_TEST_ARTIFACTS="$ARTIFACTS" "$VENV/bin/python" -m pytest plugins/fanzoo-onnxruntime/tests \
         -p no:cacheprovider -q
-else
-    echo "error: python3.11 not found; the no-nnabla check of the ONNX Runtime plugin cannot run" >&2
-    exit 1
-fi
+done

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -25,7 +24,7 @@ def train(data: Path | None, model: str, out_dir: Path | None, iterations: int |
     """Train MODEL on DATA, a folder of images with iBUG .pts files (default: ../shared/data/300w/trainset)."""
     from ..errors import InputError
     from ..plugins import get_model
-    from ..training.loop import TrainConfig, train as run
+    from ..training.loop import TrainConfig, Trainer, train as run
 
     spec = get_model(model)
     if spec.task != "landmarks":
@@ -36,13 +35,14 @@ def train(data: Path | None, model: str, out_dir: Path | None, iterations: int |
             raise InputError(f"no training data at {data}; pass a folder of images with .pts files")
     if "testset" in data.parts:
         raise InputError("refusing to train on a test set folder")
-    config = TrainConfig(model=spec.name)
-    if iterations:
-        config = replace(config, iterations=iterations)
-    if batch_size:
-        config = replace(config, batch_size=batch_size)
-    best = run(spec, config, data, out_dir or Path("training_runs") / spec.name, resume=not no_resume,
-               max_iterations=max_iterations)
+    out_dir = out_dir or Path("training_runs") / spec.name
+    stored = None if no_resume else Trainer.stored_config(out_dir)
+    if stored is not None and stored.model != spec.name:
+        raise InputError(f"{out_dir} holds a {stored.model} run, not {spec.name}")
+    # a resume keeps the run's own recipe; options given here change it from this point on
+    config = (stored or TrainConfig(model=spec.name)).with_changes(iterations=iterations, batch_size=batch_size)
+    best = run(config, data, out_dir, resume=not no_resume, max_iterations=max_iterations, spec=spec,
+               keep_recipe=False)
     click.echo(f"best weights: {best}")
     if install:
         from ..weights.importer import import_weights
