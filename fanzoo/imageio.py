@@ -70,8 +70,8 @@ def decode_image_bytes(data: bytes, name: str = "image",
 
     Grey images get 3 equal channels; an alpha channel is dropped (the stored colour is kept, not composited);
     16-bit samples are scaled to 8 bits (>> 8); the JPEG EXIF orientation is applied. Images over
-    ``max_pixels`` (``...``: the module's ``MAX_PIXELS`` at call time; None: never) are reduced by an integer
-    factor, reported as ``scale``. Raises :class:`InputError` naming ``name`` for empty, corrupt, truncated
+    ``max_pixels`` (``...``: the module's ``MAX_PIXELS`` at call time; None: never) are reduced by a power
+    of two, reported as ``scale``. Raises :class:`InputError` naming ``name`` for empty, corrupt, truncated
     or non-image data.
     """
     if max_pixels is ...:
@@ -102,7 +102,8 @@ def decode_image_bytes(data: bytes, name: str = "image",
     rgb = _to_rgb8(image, buffer)
     pixels = rgb.shape[0] * rgb.shape[1]
     if max_pixels is not None and pixels > max_pixels:
-        extra = math.ceil(math.sqrt(pixels / max_pixels))
+        # powers of two, like libjpeg's reduced decoding, so every format maps back the same way
+        extra = 2 ** math.ceil(math.log2(math.sqrt(pixels / max_pixels)))
         # fx/fy (not dsize) so that the mapping back is exactly x * extra
         rgb = cv2.resize(rgb, None, fx=1 / extra, fy=1 / extra, interpolation=cv2.INTER_AREA)
         factor *= extra
@@ -135,19 +136,24 @@ def read_image(path: Path | str, max_pixels: int | None = None) -> np.ndarray:
 
 
 def write_image(path: Path | str, rgb: np.ndarray) -> None:
-    """Write a uint8 RGB (or grey) image; the format follows the suffix (PNG when there is none)."""
+    """Write a uint8 RGB (or grey) image atomically; the format follows the suffix (PNG when there is none).
+
+    :class:`InputError` for a bad array or a suffix OpenCV cannot write, OSError when the write itself fails.
+    """
     path = Path(path)
     if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or not (
             rgb.ndim == 2 or (rgb.ndim == 3 and rgb.shape[2] == 3)) or rgb.size == 0:
         raise InputError(f"cannot write {path}: expected a non-empty uint8 (H, W, 3) RGB array, "
                          f"got {getattr(rgb, 'dtype', type(rgb).__name__)} {getattr(rgb, 'shape', '')}")
     suffix = path.suffix.lower() or ".png"
+    if not cv2.haveImageWriter("x" + suffix):
+        raise InputError(f"cannot write {path}: {suffix!r} is not an image format OpenCV can write")
     bgr = rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     # the temporary file carries the same suffix: cv2.imwrite picks the format from it
     with atomic_path(path, suffix=suffix) as tmp:
         try:
             ok = cv2.imwrite(str(tmp), bgr)
-        except cv2.error:
-            ok = False
+        except cv2.error as exc:
+            raise InputError(f"cannot write {path} as {suffix!r}: {exc.err}") from None
         if not ok:
-            raise InputError(f"cannot write {path}: {suffix!r} is not an image format OpenCV can write")
+            raise OSError(f"cannot write {path} (disk full or no permission?)")

@@ -1,21 +1,25 @@
 """Training: a few iterations on a tiny subset, exact resume, and augmentation that keeps points aligned."""
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from fanzoo.decoding import decode_heatmaps
 from fanzoo.plugins import use_plugins
 from fanzoo.registry import Preprocessing
+from fanzoo.training.config import TrainConfig
 from fanzoo.training.data import Augmentation, Sample, make_example
 
 from .tiny import plugins_with, tiny_spec
 
-pytest.importorskip("nnabla")
+# a box model written up front, so the tests do not run dlib's detector to measure one on 12 faces
+BOX_MODEL = '{"dx": 0.0, "dy": -0.1, "w": 1.05, "h": 1.05, "n": 1}'
 
 
 @pytest.fixture
@@ -28,11 +32,17 @@ def subset(shared_data: Path, tmp_path: Path) -> Path:
     return folder
 
 
-def tiny_config(**changes: object):  # noqa: ANN201
-    from fanzoo.training.loop import TrainConfig
-    base = TrainConfig(model="tinyfan", batch_size=4, iterations=6, validate_every=2, checkpoint_every=2,
+def tiny_config(**changes: object) -> TrainConfig:
+    base = TrainConfig(model="tinyfan", batch_size=4, iterations=4, validate_every=2, checkpoint_every=2,
                        validation_images=4, learning_rate=1e-3)
     return replace(base, **changes)
+
+
+def run_dir(tmp_path: Path, name: str) -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "box_model.json").write_text(BOX_MODEL)
+    return folder
 
 
 def params_of(run: Path) -> dict[str, np.ndarray]:
@@ -41,33 +51,68 @@ def params_of(run: Path) -> dict[str, np.ndarray]:
 
 
 def test_training_runs_and_resumes_exactly(subset: Path, tmp_path: Path) -> None:
-    from fanzoo.training.loop import summary, train
+    pytest.importorskip("nnabla")
+    from fanzoo.training import train
+    from fanzoo.training.loop import summary
+    from fanzoo.weights.h5params import read_h5_params
+    from fanzoo.weights.synthetic import synthetic_params
 
     spec = tiny_spec()
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    box = tmp_path / "a" / "box_model.json"
-    box.write_text('{"dx": 0.0, "dy": -0.1, "w": 1.05, "h": 1.05, "n": 1}')  # skip measuring it on 12 faces
-    shutil.copy(box, tmp_path / "b")
-    with use_plugins(plugins_with(spec)):
-        train(spec, tiny_config(), subset, tmp_path / "a", progress=False)
-        train(spec, tiny_config(), subset, tmp_path / "b", max_iterations=2, progress=False)
-        train(spec, tiny_config(), subset, tmp_path / "b", progress=False)  # resumes at 2
-    straight, resumed = params_of(tmp_path / "a"), params_of(tmp_path / "b")
+    a, b = run_dir(tmp_path, "a"), run_dir(tmp_path, "b")
+    with use_plugins(plugins_with(spec)):  # the config names "tinyfan": train() finds it in the registry
+        best = train(tiny_config(), subset, a, progress=False)
+        train(tiny_config(), subset, b, max_iterations=2, progress=False)
+        assert json.loads((b / "checkpoint" / "state.json").read_text())["iteration"] == 2
+        train(tiny_config(), subset, b, progress=False)  # resumes at 2
+    straight, resumed = params_of(a), params_of(b)
     assert straight.keys() == resumed.keys()
     for key in straight:
         np.testing.assert_allclose(resumed[key], straight[key], rtol=1e-6, atol=1e-7, err_msg=key)
-    log = summary(tmp_path / "a" / "log.jsonl")
-    assert [r["iteration"] for r in log] == [2, 4, 6]
+
+    # it learned: finite, falling loss, and weights that moved away from the seeded start
+    log = summary(a / "log.jsonl")
+    assert [r["iteration"] for r in log] == [2, 4]
     assert all(np.isfinite(r["loss"]) and np.isfinite(r["val_nme"]) for r in log)
     assert log[-1]["loss"] < log[0]["loss"]
-    assert (tmp_path / "a" / "best.h5").is_file()
+    start = synthetic_params({k: v.shape for k, v in straight.items()}, 0)
+    assert any(not np.allclose(straight[k], start[k]) for k in straight if k.endswith("conv/W"))
+
+    weights = read_h5_params(best)
+    assert best == a / "best.h5" and "conv1/conv/W" in weights
+    assert all(v.dtype == np.float32 for v in weights.values())
+    state = json.loads((a / "checkpoint" / "state.json").read_text())
+    assert state["iteration"] == 4 and state["rng"]["seed"] == 0
+    assert TrainConfig.from_dict(state["config"]) == tiny_config()
+
+
+def test_resume_keeps_the_runs_recipe(subset: Path, tmp_path: Path) -> None:
+    pytest.importorskip("nnabla")
+    from fanzoo.training import train
+    from fanzoo.training.loop import Trainer
+
+    spec = tiny_spec()
+    run = run_dir(tmp_path, "run")
+    with use_plugins(plugins_with(spec)):
+        train(tiny_config(iterations=2), subset, run, progress=False)
+        # changed defaults must not change a started run: it stays at its 2 iterations
+        train(tiny_config(iterations=3, learning_rate=0.5), subset, run, progress=False)
+        assert json.loads((run / "checkpoint" / "state.json").read_text())["iteration"] == 2
+        # an explicit change of recipe extends it
+        train(tiny_config(iterations=3), subset, run, progress=False, keep_recipe=False)
+    assert Trainer.stored_config(run) == tiny_config(iterations=3)
+
+
+def test_config_round_trips_through_json() -> None:
+    config = TrainConfig(iterations=123, lr_drops=(0.5,), augmentation=Augmentation(sigma=2.0))
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert TrainConfig.from_dict({"iterations": 5, "unknown_later_field": 1}).iterations == 5
+    assert config.learning_rate_at(0) == config.learning_rate
+    assert config.learning_rate_at(62) == pytest.approx(config.learning_rate * 0.1)
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_augmented_targets_follow_the_points(shared_data: Path, seed: int) -> None:
-    """After flip/rotation/scale/shift, the target heatmaps still peak where the face's points went:
-    the image content and the targets move together (checked through the eye corners' symmetry)."""
+    """After flip/rotation/scale/shift, the target heatmaps still peak where the face's points went."""
     from fanzoo.pts import read_pts
 
     image = sorted((shared_data / "300w" / "trainset" / "helen").glob("*.jpg"))[seed]
@@ -79,7 +124,40 @@ def test_augmented_targets_follow_the_points(shared_data: Path, seed: int) -> No
     decoded, _ = decode_heatmaps(target[None])
     inside = (coords > 1) & (coords < pre.heatmap_size - 1)
     ok = inside.all(axis=1)
+    assert ok.sum() > 40
     assert np.abs(decoded[0][ok] - coords[ok]).max() <= 0.75
     # landmark 36 (image-left outer eye corner) stays left of 45 after a flip, as the swap requires
     assert coords[36, 0] < coords[45, 0]
     assert x.shape == (3, 128, 128) and 0.0 <= x.min() and x.max() <= 1.0
+
+
+@pytest.mark.parametrize("flip", [0.0, 1.0])
+@pytest.mark.parametrize("seed", range(3))
+def test_image_and_targets_move_together(tmp_path: Path, flip: float, seed: int) -> None:
+    """A bright dot drawn at one landmark lands, after augmentation, where that landmark's target peaks.
+
+    This checks the image warp against the point transform (a target that follows the points but not
+    the pixels would pass the test above). With a flip, the dot drawn at landmark k is found at the
+    target of its mirror partner, since the flip renames left and right."""
+    from fanzoo.decoding import FLIP_PAIRS
+
+    rng = np.random.default_rng(100 + seed)
+    pts = rng.uniform(120, 200, (68, 2))  # a made-up face: only the geometry matters
+    pts[36], pts[45] = (110, 140), (210, 150)
+    box = (*pts.min(0), *pts.max(0))
+    pre = Preprocessing(input_size=128)
+    aug = Augmentation(flip=flip, rotate_p=1.0, rotation=30.0, colour=0.0)
+    for k in (36, 45, 8, 30):
+        canvas = np.zeros((320, 320), np.float32)
+        yy, xx = np.mgrid[:320, :320]
+        canvas += 255 * np.exp(-((xx - pts[k, 0]) ** 2 + (yy - pts[k, 1]) ** 2) / (2 * 3.0**2))
+        path = tmp_path / f"dot{k}.png"
+        cv2.imwrite(str(path), np.repeat(canvas[:, :, None], 3, axis=2).round().astype(np.uint8))
+        x, target, coords = make_example(Sample(str(path), pts, box), pre, aug, np.random.default_rng(seed))
+        weights = x[0] / x[0].sum()
+        cy, cx = (weights * np.mgrid[:128, :128][0]).sum(), (weights * np.mgrid[:128, :128][1]).sum()
+        found = (np.array([cx, cy]) + 0.5) / pre.heatmap_stride  # crop pixel centre -> heatmap coordinate
+        j = FLIP_PAIRS[k] if flip else k
+        assert np.linalg.norm(found - coords[j]) < 0.5, (k, found, coords[j])
+        peak, _ = decode_heatmaps(target[None, j:j + 1])
+        assert np.linalg.norm(found - peak[0, 0]) <= 1.0, (k, found, peak[0, 0])
