@@ -14,6 +14,8 @@ from .scenes import tiled
 MODELS = ["2dfan-lite", "2dfan1", "2dfan2", "2dfan4", "3dfan4"]
 RUNTIMES = ["onnxruntime", "nnabla", "nnabla-graph", "pytorch"]
 BATCHES = [1, 8]
+# nnabla-examples' script runs one face at a time, so its plain NNabla path is measured at batch 1 only
+CASES = [(runtime, batch) for runtime in RUNTIMES for batch in BATCHES if not (runtime == "nnabla-graph" and batch > 1)]
 ROUNDS = {"onnxruntime": 7, "pytorch": 7, "nnabla": 3, "nnabla-graph": 3}
 FAN_STACKS = {"2dfan1": 1, "2dfan2": 2, "2dfan4": 4, "3dfan4": 4}
 
@@ -64,8 +66,7 @@ def rounds(runtime: str, smoke: bool) -> int:
     return 1 if smoke else ROUNDS[runtime]
 
 
-@pytest.mark.parametrize("batch", BATCHES)
-@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("runtime, batch", CASES)
 @pytest.mark.parametrize("model", MODELS)
 def test_network(benchmark, model: str, runtime: str, batch: int, face_crops: np.ndarray, torch_peers,  # noqa: ANN001
                  smoke: bool) -> None:
@@ -101,8 +102,7 @@ def test_network(benchmark, model: str, runtime: str, batch: int, face_crops: np
     benchmark.pedantic(run, rounds=rounds(runtime, smoke), warmup_rounds=0 if smoke else 1)
 
 
-@pytest.mark.parametrize("faces", [1, 8])
-@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("runtime, faces", CASES)
 @pytest.mark.parametrize("model", MODELS)
 def test_end_to_end(benchmark, model: str, runtime: str, faces: int, torch_peers, smoke: bool) -> None:  # noqa: ANN001
     """Image in, landmarks out, with given boxes: crop, batch, network, decode and (3D) depth."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_PYTHON = Path(os.environ.get("FANZOO_REFERENCE_PYTHON", ROOT / ".venv-ref" / "bin" / "python"))
 
 
+@lru_cache(maxsize=1)
 def reference_python_problem() -> str | None:
     """Why the PyTorch peer cannot run here, or None if it can."""
     if not REFERENCE_PYTHON.exists():
