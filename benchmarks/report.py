@@ -81,8 +81,13 @@ def render(data: dict) -> str:
 
 
 def main() -> None:
-    source = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "benchmarks" / "results.json"
-    data = json.loads(source.read_text())
+    """Merge one or more pytest-benchmark JSON files (the first gives the machine) and render them."""
+    sources = [Path(a) for a in sys.argv[1:]] or [ROOT / "benchmarks" / "results.json"]
+    data = json.loads(sources[0].read_text())
+    for extra in sources[1:]:
+        more = json.loads(extra.read_text())["benchmarks"]
+        replaced = {(b["group"], b["name"]) for b in more}
+        data["benchmarks"] = [b for b in data["benchmarks"] if (b["group"], b["name"]) not in replaced] + more
     out = ROOT / "benchmarks" / "RESULTS.md"
     out.write_text(render(data))
     print(f"wrote {out}")

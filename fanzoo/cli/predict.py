@@ -99,7 +99,9 @@ def write_outputs(outcome: ImageOutcome, output: Path | None, single: bool, pts_
             target = output
         else:
             target = output / f"{outcome.path.stem}_landmarks.png"
-        write_image(target, annotate(load_image(outcome.path, max_pixels=None).rgb, outcome.faces))
+        # drawn on the decode the predictor saw: a huge image stays reduced, so memory stays bounded
+        image = load_image(outcome.path)
+        write_image(target, annotate(image.rgb, scaled_faces(outcome.faces, 1.0 / image.scale)))
     if pts_dir is not None:
         for k, face in enumerate(outcome.faces):
             name = outcome.path.stem if len(outcome.faces) == 1 else f"{outcome.path.stem}_{k}"

@@ -70,8 +70,6 @@ def download(url: str, target: Path, source: WeightsSource, expected_sha256: str
     except urllib.error.HTTPError as exc:
         raise DownloadError(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-        if isinstance(exc, WeightsError):
-            raise
         reason = getattr(exc, "reason", exc)
         raise DownloadError(f"cannot download {url} ({reason}); are you offline? Download the file elsewhere "
                             f"and run `fanzoo weights import MODEL FILE`") from exc
