@@ -3,7 +3,7 @@
 Started by benchmarks/peers/__init__.py; speaks a line protocol on stdin/stdout so the timing loop
 stays in the parent and every backend is measured the same way:
     load WEIGHTS.npz STACKS [DEPTH.npz]  -> "ok"
-    net BATCH                            -> seconds for one FAN forward on BATCH crops
+    net BATCH                            -> seconds for one FAN (+ ResNetDepth if loaded) forward on BATCH
     e2e IMAGE.npy BOXES.npy FLIP         -> seconds for get_landmarks_from_image with those boxes
 """
 from __future__ import annotations
@@ -47,10 +47,13 @@ def main() -> None:
                     aligner.depth_prediciton_net = depth
                 fan(torch.rand(1, 3, 256, 256))  # warm-up
                 reply = "ok"
-            elif cmd == "net":
+            elif cmd == "net":  # the landmark network, and the depth network when one is loaded (3D)
                 x = torch.rand(int(args[0]), 3, 256, 256)
+                d = torch.rand(int(args[0]), 71, 256, 256) if depth is not None else None
                 start = time.perf_counter()
                 fan(x)
+                if d is not None:
+                    depth(d)
                 reply = str(time.perf_counter() - start)
             elif cmd == "e2e":
                 image, boxes = np.load(args[0]), np.load(args[1])
