@@ -22,13 +22,22 @@ from ..registry import Preprocessing
 
 @dataclass(frozen=True)
 class Augmentation:
-    flip: float = 0.5  # probability
+    """Random changes per training face. The box jitter (scale, shift) stands for the spread of detector
+    boxes around the mean detector-like box; rotation covers tilted heads that 300-W has few of."""
+
+    flip: float = 0.5  # probability; landmarks swap sides with FLIP_PAIRS
     rotation: float = 30.0  # degrees, uniform in [-r, r], applied with probability rotate_p
     rotate_p: float = 0.6
     scale: float = 0.12  # box size jitter, log-uniform in [1/(1+s), 1+s]
     shift: float = 0.06  # box centre jitter, in box sizes
     colour: float = 0.25  # per-channel gain in [1-c, 1+c], brightness offset +-c*64
-    sigma: float = 1.0  # target gaussian, heatmap pixels
+    # Target gaussian, in heatmap pixels. The decoder takes the arg-max and nudges it 0.25 px toward the
+    # larger neighbour, so what matters is a peak whose top pixel and neighbour order are unambiguous:
+    # with sigma 1 a neighbour holds 0.61 of the peak, with sigma 2 0.88, which prediction noise flips
+    # easily. Sigma 1 still spreads the gradient over ~3x3 pixels, and at 48 px maps (outer-eye-corner
+    # distance ~13.5 px) it is 0.07 of that distance: tight enough that a peak on one landmark does not
+    # merge with its neighbours' along the jaw and lips.
+    sigma: float = 1.0
 
 
 @dataclass(frozen=True)

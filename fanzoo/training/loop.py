@@ -1,8 +1,9 @@
 """The NNabla training loop: Adam, intermediate supervision, validation NME, atomic resumable checkpoints.
 
 Every random draw is keyed by (seed, iteration, sample), so a resumed run continues with exactly the
-batches and augmentations the uninterrupted run would have used; a checkpoint holds only parameters,
-solver state and the iteration number.
+batches and augmentations the uninterrupted run would have used. That key is the whole RNG state: a
+checkpoint holds parameters (BatchNorm statistics included), Adam's state, the iteration, the best
+validation NME, the cumulative training time and the recipe, which a resume reuses.
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import multiprocessing
 import sys
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,29 +22,21 @@ from ..atomic import atomic_dir
 from ..decoding import decode_heatmaps
 from ..metrics import nme
 from ..registry import ModelSpec
-from .data import Augmentation, Sample, load_box_model, load_samples, make_example
+from .config import TrainConfig
+from .data import Sample, load_box_model, load_samples, make_example
+
+__all__ = ["TrainConfig", "Trainer", "summary", "train"]
 
 log = logging.getLogger(__name__)
+PROGRESS_EVERY = 50  # iterations between progress lines in the log when no bar is shown
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    model: str = "2dfan-lite"
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    iterations: int = 6000
-    lr_drops: tuple[float, ...] = (0.6, 0.85)  # fractions of the run where the rate is divided by 10
-    weight_decay: float = 1e-5
-    validate_every: int = 250
-    checkpoint_every: int = 250
-    validation_images: int = 100  # held out from the training folder, fixed by the seed
-    seed: int = 0
-    workers: int = 1  # data processes; NNabla itself uses one core
-    augmentation: Augmentation = field(default_factory=Augmentation)
-
-    def learning_rate_at(self, iteration: int) -> float:
-        drops = sum(iteration >= f * self.iterations for f in self.lr_drops)
-        return self.learning_rate * 0.1 ** drops
+# what state.json says about randomness: nothing else needs saving, because nothing draws sequentially
+RNG_SCHEME = {
+    "init": "He-uniform from PCG64([seed, crc32(parameter name)])",
+    "split": "PCG64([seed, 7]).permutation(faces)[:validation_images] are held out",
+    "order": "PCG64([seed, epoch]).permutation(training faces), batch_size per step",
+    "augmentation": "PCG64([seed, iteration, index in batch])",
+}
 
 
 def split(samples: list[Sample], config: TrainConfig) -> tuple[list[Sample], list[Sample]]:
@@ -60,10 +52,14 @@ def batch_indices(config: TrainConfig, iteration: int, n: int) -> np.ndarray:
     return order[step * config.batch_size:(step + 1) * config.batch_size]
 
 
+# -- the data process: cuts and augments batches while the main process runs NNabla on the other core ----
 _WORKER: dict = {}
 
 
 def _init_worker(samples: list[Sample], pre, config: TrainConfig) -> None:  # noqa: ANN001
+    import cv2
+
+    cv2.setNumThreads(1)  # OpenCV's own thread pool would take cycles from NNabla's core
     _WORKER.update(samples=samples, pre=pre, config=config)
 
 
@@ -79,6 +75,8 @@ def _make_batch(iteration: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Trainer:
+    """The graph, the solver and the run state of one run folder."""
+
     def __init__(self, spec: ModelSpec, config: TrainConfig, data_dir: Path, out_dir: Path) -> None:
         import nnabla as nn
         import nnabla.functions as F
@@ -88,13 +86,18 @@ class Trainer:
         self.pre = spec.preprocessing
         box_model = load_box_model(Path(data_dir), self.out_dir / "box_model.json")
         self.train_samples, self.val_samples = split(load_samples(Path(data_dir), box_model), config)
+        if len(self.train_samples) < config.batch_size:
+            raise ValueError(f"{len(self.train_samples)} training faces are fewer than one batch")
         builder = spec.build_function()
         size, hm = self.pre.input_size, self.pre.heatmap_size
         self.scope: dict = {}
         with nn.parameter_scope("", self.scope):
             self.x = nn.Variable((config.batch_size, 3, size, size))
             self.t = nn.Variable((config.batch_size, 68, hm, hm))
+            # intermediate supervision: every stack's heatmaps are pulled toward the target
             outputs = builder(self.x, train=True, all_stacks=True, **spec.config)
+            # per-map sum of squared errors, averaged over maps: a per-pixel mean would shrink the
+            # gradient of the few peak pixels by H*W and slow the start of training
             self.loss = sum(F.mean(F.sum(F.squared_error(y, self.t), axis=(2, 3))) for y in outputs)
             self.val_x = nn.Variable((1, 3, size, size))
             self.val_y = builder(self.val_x, train=False, **spec.config)
@@ -108,6 +111,7 @@ class Trainer:
             self.solver.set_parameters(nn.get_parameters(grad_only=True))
         self.iteration = 0
         self.best = math.inf
+        self.train_seconds = 0.0  # summed over resumes, for iterations per hour
 
     # -- checkpoints ----------------------------------------------------------------------------------
     @property
@@ -115,14 +119,23 @@ class Trainer:
         return self.out_dir / "checkpoint"
 
     def save_checkpoint(self) -> None:
+        """Replace the checkpoint folder as a whole: an interrupt leaves the previous one intact."""
         import nnabla as nn
 
         with atomic_dir(self.checkpoint_dir) as tmp:
             with nn.parameter_scope("", self.scope):
                 nn.save_parameters(str(tmp / "params.h5"))
             self.solver.save_states(str(tmp / "solver.h5"))
-            (tmp / "state.json").write_text(json.dumps({"iteration": self.iteration, "best": self.best,
-                                                        "config": asdict(self.config)}, indent=2, default=list))
+            state = {"iteration": self.iteration, "best": self.best, "train_seconds": round(self.train_seconds, 1),
+                     "config": self.config.to_dict(), "rng": {"seed": self.config.seed, **RNG_SCHEME}}
+            (tmp / "state.json").write_text(json.dumps(state, indent=2, default=list))
+
+    @staticmethod
+    def stored_config(out_dir: Path) -> TrainConfig | None:
+        path = Path(out_dir) / "checkpoint" / "state.json"
+        if not path.is_file():
+            return None
+        return TrainConfig.from_dict(json.loads(path.read_text())["config"])
 
     def load_checkpoint(self) -> bool:
         import nnabla as nn
@@ -134,12 +147,14 @@ class Trainer:
             nn.load_parameters(str(self.checkpoint_dir / "params.h5"))
         self.solver.load_states(str(self.checkpoint_dir / "solver.h5"))
         self.iteration, self.best = int(state["iteration"]), float(state["best"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
         return True
 
     def export_weights(self, path: Path) -> None:
+        """Official-style parameter names, float32, written atomically."""
         from ..weights.h5params import write_h5_params
 
-        write_h5_params(path, {k: v.d.copy() for k, v in self.params.items()})
+        write_h5_params(path, {k: v.d.astype(np.float32) for k, v in self.params.items()})
 
     # -- steps ----------------------------------------------------------------------------------------
     def step(self, x: np.ndarray, t: np.ndarray) -> float:
@@ -169,26 +184,55 @@ class Trainer:
         return float(np.mean(errors))
 
 
-def train(spec: ModelSpec, config: TrainConfig, data_dir: Path, out_dir: Path, resume: bool = True,
-          max_iterations: int | None = None, progress: bool | None = None) -> Path:
-    """Train (or continue) until ``config.iterations``; returns the best weights' path."""
+def run_config(config: TrainConfig, out_dir: Path, resume: bool, keep_recipe: bool) -> TrainConfig:
+    """With ``keep_recipe`` the recipe a run folder was started with wins on resume: a change of defaults
+    in the code must not silently change a half-trained run."""
+    stored = Trainer.stored_config(out_dir) if resume else None
+    if stored is None or stored == config:
+        return config
+    changes = {k: v[1] for k, v in stored.differences(config).items()}
+    if keep_recipe:
+        log.warning("resuming with the run's own recipe; ignoring %s", changes)
+        return stored
+    log.warning("resuming with a changed recipe: %s", changes)
+    return config
+
+
+def train(config: TrainConfig, data_dir: Path, out_dir: Path, resume: bool = True,
+          max_iterations: int | None = None, progress: bool = True, *, spec: ModelSpec | None = None,
+          keep_recipe: bool = True) -> Path:
+    """Train (or continue) ``config.model`` until ``config.iterations``; returns the best weights' path.
+
+    ``out_dir`` gets checkpoint/ (the latest state), best.h5 (lowest validation NME so far, official-style
+    names, float32), log.jsonl (loss and validation NME every ``validate_every`` iterations) and
+    box_model.json. With ``resume`` an existing checkpoint is continued, with the recipe it was started
+    with unless ``keep_recipe`` is False (then ``config`` applies from here on, e.g. more iterations).
+    ``progress`` shows a bar only when stderr is a terminal. ``spec`` defaults to the registry's
+    ``config.model``.
+    """
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    config = run_config(config, out_dir, resume, keep_recipe)
+    if spec is None:
+        from ..plugins import get_model
+        spec = get_model(config.model)
     trainer = Trainer(spec, config, data_dir, out_dir)
     if resume and trainer.load_checkpoint():
         log.info("resumed at iteration %d (best validation NME %.4f)", trainer.iteration, trainer.best)
     end = config.iterations if max_iterations is None else min(config.iterations, trainer.iteration + max_iterations)
     best_path, log_path = out_dir / "best.h5", out_dir / "log.jsonl"
     ctx = multiprocessing.get_context("spawn")  # workers never inherit NNabla's state
-    show = sys.stderr.isatty() if progress is None else progress
+    show = progress and sys.stderr.isatty()
     with ctx.Pool(config.workers, _init_worker, (trainer.train_samples, trainer.pre, config)) as pool, \
             tqdm(total=end, initial=trainer.iteration, disable=not show, desc="train") as bar:
-        pending: deque = deque(pool.apply_async(_make_batch, (i,)) for i in range(trainer.iteration,
-                                                                                      min(end, trainer.iteration + 4)))
+        # a few batches in flight keep the worker busy while NNabla runs the step
+        pending: deque = deque(pool.apply_async(_make_batch, (i,))
+                               for i in range(trainer.iteration, min(end, trainer.iteration + 4)))
         next_submit = trainer.iteration + len(pending)
         losses, started = [], time.time()
+        first, first_seconds = trainer.iteration, trainer.train_seconds
         while trainer.iteration < end:
             x, t = pending.popleft().get()
             if next_submit < end:
@@ -196,11 +240,22 @@ def train(spec: ModelSpec, config: TrainConfig, data_dir: Path, out_dir: Path, r
                 next_submit += 1
             losses.append(trainer.step(x, t))
             bar.update(1)
+            now = time.time()
+            trainer.train_seconds += now - started
+            started = now
+            if trainer.iteration % PROGRESS_EVERY == 0 and not show:
+                # a line now and then for logs and nohup files, where no bar is drawn
+                rate = (trainer.train_seconds - first_seconds) / (trainer.iteration - first)
+                log.info("iteration %d loss %.4f (mean of the last %d) %.2f s/iteration", trainer.iteration,
+                         np.mean(losses), len(losses), rate)
+            if not np.isfinite(losses[-1]):
+                raise FloatingPointError(f"loss is {losses[-1]} at iteration {trainer.iteration}; "
+                                         "resume from the last checkpoint with a lower learning rate")
             if trainer.iteration % config.validate_every == 0 or trainer.iteration == end:
                 val = trainer.validate()
                 record = {"iteration": trainer.iteration, "loss": float(np.mean(losses)), "val_nme": val,
                           "lr": config.learning_rate_at(trainer.iteration - 1),
-                          "seconds": round(time.time() - started, 1)}
+                          "train_hours": round(trainer.train_seconds / 3600, 3), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
                 with open(log_path, "a", encoding="utf-8") as f:
                     f.write(json.dumps(record) + "\n")
                 log.info("iteration %d loss %.4f val NME %.4f", trainer.iteration, record["loss"], val)
@@ -209,6 +264,7 @@ def train(spec: ModelSpec, config: TrainConfig, data_dir: Path, out_dir: Path, r
                 if val < trainer.best:
                     trainer.best = val
                     trainer.export_weights(best_path)
+                started = time.time()  # validation is not training time
             if trainer.iteration % config.checkpoint_every == 0 or trainer.iteration == end:
                 trainer.save_checkpoint()
     if not best_path.is_file():
@@ -218,5 +274,3 @@ def train(spec: ModelSpec, config: TrainConfig, data_dir: Path, out_dir: Path, r
 
 def summary(log_path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
-
-
