@@ -55,7 +55,7 @@ def test_training_runs_and_resumes_exactly(subset: Path, tmp_path: Path) -> None
     from fanzoo.training import train
     from fanzoo.training.loop import summary
     from fanzoo.weights.h5params import read_h5_params
-    from fanzoo.weights.synthetic import synthetic_params
+    from fanzoo.training.loop import initial_params
 
     spec = tiny_spec()
     a, b = run_dir(tmp_path, "a"), run_dir(tmp_path, "b")
@@ -74,7 +74,7 @@ def test_training_runs_and_resumes_exactly(subset: Path, tmp_path: Path) -> None
     assert [r["iteration"] for r in log] == [2, 4]
     assert all(np.isfinite(r["loss"]) and np.isfinite(r["val_nme"]) for r in log)
     assert log[-1]["loss"] < log[0]["loss"]
-    start = synthetic_params({k: v.shape for k, v in straight.items()}, 0)
+    start = initial_params({k: v.shape for k, v in straight.items()}, 0)
     assert any(not np.allclose(straight[k], start[k]) for k in straight if k.endswith("conv/W"))
 
     weights = read_h5_params(best)
@@ -161,3 +161,56 @@ def test_image_and_targets_move_together(tmp_path: Path, flip: float, seed: int)
         assert np.linalg.norm(found - coords[j]) < 0.5, (k, found, coords[j])
         peak, _ = decode_heatmaps(target[None, j:j + 1])
         assert np.linalg.norm(found - peak[0, 0]) <= 1.0, (k, found, peak[0, 0])
+
+
+def test_two_processes_train_in_step_and_resume_exactly(subset: Path, tmp_path: Path) -> None:
+    """Data-parallel: the ranks' weights are compared at every checkpoint (the run stops on a mismatch),
+    and 2 + resume + 2 iterations equal 4 straight ones, as with one process."""
+    pytest.importorskip("nnabla")
+    from fanzoo.training import train
+    from fanzoo.training.loop import summary
+
+    spec = tiny_spec()
+    a, b = run_dir(tmp_path, "a"), run_dir(tmp_path, "b")
+    with use_plugins(plugins_with(spec)):
+        train(tiny_config(), subset, a, progress=False, spec=spec, processes=2)
+        train(tiny_config(), subset, b, max_iterations=2, progress=False, spec=spec, processes=2)
+        train(tiny_config(), subset, b, progress=False, spec=spec, processes=2)
+    straight, resumed = params_of(a), params_of(b)
+    for key in straight:
+        np.testing.assert_allclose(resumed[key], straight[key], rtol=1e-6, atol=1e-7, err_msg=key)
+    log = summary(a / "log.jsonl")
+    assert [r["processes"] for r in log] == [2, 2] and all(np.isfinite(r["loss"]) for r in log)
+
+
+def test_batch_must_split_over_processes(subset: Path, tmp_path: Path) -> None:
+    pytest.importorskip("nnabla")
+    from fanzoo.training import train
+
+    spec = tiny_spec()
+    with use_plugins(plugins_with(spec)), pytest.raises(ValueError, match="does not split over 3"):
+        train(tiny_config(), subset, run_dir(tmp_path, "a"), progress=False, spec=spec, processes=3)
+
+
+def test_cut_regions_give_the_same_examples_as_the_photo(shared_data: Path) -> None:
+    """The cached face region stands in for the photo: same targets, nearly the same pixels."""
+    from fanzoo.pts import read_pts
+    from fanzoo.training.crops import cut_region
+
+    pre = Preprocessing(input_size=128)
+    for image in sorted((shared_data / "300w" / "trainset" / "lfpw").glob("*.jpg"))[:4]:
+        pts = read_pts(image.with_suffix(".pts"))
+        sample = Sample(str(image), pts, (*pts.min(0), *pts.max(0)))
+        photo = cv2.imread(str(image))[:, :, ::-1]
+        region, frame = cut_region(photo, sample, pre)
+        assert region.shape == (256, 256, 3) and region.dtype == np.uint8
+        aug = Augmentation(colour=0.0)
+        x0, t0, c0 = make_example(sample, pre, aug, np.random.default_rng(1))
+        x1, t1, c1 = make_example(sample, pre, aug, np.random.default_rng(1), region, frame)
+        np.testing.assert_array_equal(c1, c0)
+        np.testing.assert_array_equal(t1, t0)
+        # resampled twice (area-averaged, then linear), so not bit-equal; but not moved: no sub-pixel shift
+        assert np.abs(x1 - x0).mean() < 0.03
+        blur = [cv2.GaussianBlur(x.mean(0).astype(np.float64), (0, 0), 1.0) for x in (x0, x1)]
+        (dx, dy), _ = cv2.phaseCorrelate(*blur)
+        assert abs(dx) < 0.15 and abs(dy) < 0.15, (dx, dy)

@@ -17,10 +17,12 @@ from . import cli
 @click.option("--iterations", type=click.IntRange(1), default=None, help="Total iterations (default: the recipe's).")
 @click.option("--batch-size", type=click.IntRange(1), default=None)
 @click.option("--max-iterations", type=click.IntRange(1), default=None, help="Stop after this many more.")
+@click.option("--processes", type=click.IntRange(1), default=None,
+              help="Processes sharing each batch, one core each (default: one per core that divides the batch).")
 @click.option("--no-resume", is_flag=True, help="Start over even if a checkpoint exists.")
 @click.option("--import-weights", "install", is_flag=True, help="Import the best weights into the cache when done.")
 def train(data: Path | None, model: str, out_dir: Path | None, iterations: int | None, batch_size: int | None,
-          max_iterations: int | None, no_resume: bool, install: bool) -> None:
+          max_iterations: int | None, processes: int | None, no_resume: bool, install: bool) -> None:
     """Train MODEL on DATA, a folder of images with iBUG .pts files (default: ../shared/data/300w/trainset)."""
     from ..errors import InputError
     from ..plugins import get_model
@@ -41,8 +43,12 @@ def train(data: Path | None, model: str, out_dir: Path | None, iterations: int |
         raise InputError(f"{out_dir} holds a {stored.model} run, not {spec.name}")
     # a resume keeps the run's own recipe; options given here change it from this point on
     config = (stored or TrainConfig(model=spec.name)).with_changes(iterations=iterations, batch_size=batch_size)
+    from ..training.parallel import default_processes
+    processes = processes or default_processes(config.batch_size)
+    if config.batch_size % processes:
+        raise InputError(f"--processes {processes} does not divide the batch size {config.batch_size}")
     best = run(config, data, out_dir, resume=not no_resume, max_iterations=max_iterations, spec=spec,
-               keep_recipe=False)
+               keep_recipe=False, processes=processes)
     click.echo(f"best weights: {best}")
     if install:
         from ..weights.importer import import_weights

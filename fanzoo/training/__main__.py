@@ -1,6 +1,6 @@
 """`python -m fanzoo.training`: start or resume a training run (the command training_runs/*/README.md records).
 
-    OMP_NUM_THREADS=1 nohup .venv/bin/python -m fanzoo.training --model 2dfan-lite \
+    nohup .venv/bin/python -m fanzoo.training --model 2dfan-lite \
         --out training_runs/2dfan-lite > training_runs/2dfan-lite.out 2>&1 &
 
 Run the same command again to resume: the run folder's checkpoint and recipe are continued. Options given
@@ -22,7 +22,7 @@ def default_data() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # before NNabla and NumPy load: one core computes, the data process takes the other
+    # before NNabla and NumPy load: every training process computes on one core
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     parser = argparse.ArgumentParser(prog="python -m fanzoo.training", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=None, help="total iterations of the run")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--max-iterations", type=int, default=None, help="stop after this many more")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="processes sharing each batch, one core each (default: one per core that divides the batch)")
     parser.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
     args = parser.parse_args(argv)
 
@@ -52,8 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{out} holds a {stored.model} run, not {args.model}")
     base = stored or TrainConfig(model=args.model)
     config = base.with_changes(iterations=args.iterations, batch_size=args.batch_size)
+    from .parallel import default_processes
+    processes = args.processes or default_processes(config.batch_size)
+    if processes < 1 or config.batch_size % processes:
+        parser.error(f"--processes {processes} does not divide the batch size {config.batch_size}")
     best = train(config, data, out, resume=not args.no_resume, max_iterations=args.max_iterations,
-                 keep_recipe=False)
+                 keep_recipe=False, processes=processes)
     print(f"best weights: {best}")
     return 0
 

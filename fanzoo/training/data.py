@@ -131,10 +131,17 @@ def heatmaps(coords: np.ndarray, size: int, sigma: float) -> np.ndarray:
     return (gy[:, :, None] * gx[:, None, :]).astype(np.float32)
 
 
-def make_example(sample: Sample, pre: Preprocessing, aug: Augmentation | None,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(3, S, S) float input, (68, H, H) target, (68, 2) heatmap coordinates of the points."""
-    image = cv2.imread(sample.image, cv2.IMREAD_COLOR)[:, :, ::-1]
+def make_example(sample: Sample, pre: Preprocessing, aug: Augmentation | None, rng: np.random.Generator,
+                 image: np.ndarray | None = None,
+                 frame: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(3, S, S) float input, (68, H, H) target, (68, 2) heatmap coordinates of the points.
+
+    By default the sample's photo is read. ``image`` with ``frame`` stands in for it: a cut region of the
+    photo (crops.py) and the 2x3 matrix from photo to region pixels. The geometry, the authors' integer
+    crop corners included, is still worked out in photo pixels, so the example is the photo's.
+    """
+    if image is None:
+        image = cv2.imread(sample.image, cv2.IMREAD_COLOR)[:, :, ::-1]
     angle, scale_mul, shift = 0.0, 1.0, (0.0, 0.0)
     if aug is not None:
         if rng.random() < aug.rotate_p:
@@ -142,6 +149,8 @@ def make_example(sample: Sample, pre: Preprocessing, aug: Augmentation | None,
         scale_mul = float(math.exp(rng.uniform(-1, 1) * math.log(1 + aug.scale)))
         shift = tuple(rng.uniform(-aug.shift, aug.shift, 2))
     to_crop, to_heatmap = crop_matrices(sample.box, pre, angle, scale_mul, shift)
+    if frame is not None:
+        to_crop = (affine_rows(to_crop) @ np.linalg.inv(affine_rows(frame)))[:2]
     size = pre.input_size
     crop = cv2.warpAffine(np.ascontiguousarray(image), to_crop, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)

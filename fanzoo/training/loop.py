@@ -11,9 +11,9 @@ import json
 import logging
 import math
 import multiprocessing
+import os
 import sys
 import time
-from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,9 @@ from ..decoding import decode_heatmaps
 from ..metrics import nme
 from ..registry import ModelSpec
 from .config import TrainConfig
+from .crops import cached_regions
 from .data import Sample, load_box_model, load_samples, make_example
+from .parallel import Exchange, flatten, unflatten
 
 __all__ = ["TrainConfig", "Trainer", "summary", "train"]
 
@@ -32,7 +34,7 @@ PROGRESS_EVERY = 50  # iterations between progress lines in the log when no bar 
 
 # what state.json says about randomness: nothing else needs saving, because nothing draws sequentially
 RNG_SCHEME = {
-    "init": "He-uniform from PCG64([seed, crc32(parameter name)])",
+    "init": "convolutions He-uniform from PCG64([seed, crc32(parameter name)]), heads x0.01, biases 0, BN identity",
     "split": "PCG64([seed, 7]).permutation(faces)[:validation_images] are held out",
     "order": "PCG64([seed, epoch]).permutation(training faces), batch_size per step",
     "augmentation": "PCG64([seed, iteration, index in batch])",
@@ -52,63 +54,87 @@ def batch_indices(config: TrainConfig, iteration: int, n: int) -> np.ndarray:
     return order[step * config.batch_size:(step + 1) * config.batch_size]
 
 
-# -- the data process: cuts and augments batches while the main process runs NNabla on the other core ----
-_WORKER: dict = {}
+def initial_params(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, np.ndarray]:
+    """Weights to train from, from the seed alone, so two runs with one seed are the same run.
 
+    Convolutions are He-uniform (the synthetic-weight rule); biases start at 0 and BatchNorm at the
+    identity. The heatmap heads (``l{i}``) start 100x smaller: full-size random heads put O(1) noise on
+    every one of the H*W pixels, and the first few hundred iterations would only learn to undo it.
+    """
+    import re
 
-def _init_worker(samples: list[Sample], pre, config: TrainConfig) -> None:  # noqa: ANN001
-    import cv2
+    from ..weights.synthetic import synthetic_param
 
-    cv2.setNumThreads(1)  # OpenCV's own thread pool would take cycles from NNabla's core
-    _WORKER.update(samples=samples, pre=pre, config=config)
-
-
-def _make_batch(iteration: int) -> tuple[np.ndarray, np.ndarray]:
-    samples, pre, config = _WORKER["samples"], _WORKER["pre"], _WORKER["config"]
-    xs, ts = [], []
-    for k, index in enumerate(batch_indices(config, iteration, len(samples))):
-        rng = np.random.default_rng([config.seed, iteration, k])
-        x, t, _ = make_example(samples[index], pre, config.augmentation, rng)
-        xs.append(x)
-        ts.append(t)
-    return np.stack(xs), np.stack(ts)
+    params = {}
+    for name, shape in shapes.items():
+        kind = name.rsplit("/", 1)[-1]
+        if kind in ("b", "beta", "mean"):
+            params[name] = np.zeros(shape, np.float32)
+        elif kind in ("gamma", "var"):
+            params[name] = np.ones(shape, np.float32)
+        else:
+            params[name] = synthetic_param(seed, name, shape)
+            if re.fullmatch(r"l\d+/conv/W", name):
+                params[name] *= 0.01
+    return params
 
 
 class Trainer:
-    """The graph, the solver and the run state of one run folder."""
+    """The graph, the solver and the run state of one run folder, in one of ``ranks`` processes.
 
-    def __init__(self, spec: ModelSpec, config: TrainConfig, data_dir: Path, out_dir: Path) -> None:
+    Rank r computes positions [r*b, (r+1)*b) of every batch (b = batch_size / ranks), with the same
+    per-position random draws as a single process, so the batches do not depend on the process count.
+    """
+
+    def __init__(self, spec: ModelSpec, config: TrainConfig, data_dir: Path, out_dir: Path,
+                 rank: int = 0, ranks: int = 1, progress: bool = False) -> None:
         import nnabla as nn
         import nnabla.functions as F
         import nnabla.solvers as S
 
+        if ranks < 1 or config.batch_size % ranks:
+            raise ValueError(f"batch size {config.batch_size} does not split over {ranks} processes")
         self.spec, self.config, self.out_dir = spec, config, Path(out_dir)
+        self.rank, self.ranks, self.exchange = rank, ranks, None
         self.pre = spec.preprocessing
         box_model = load_box_model(Path(data_dir), self.out_dir / "box_model.json")
-        self.train_samples, self.val_samples = split(load_samples(Path(data_dir), box_model), config)
+        samples = load_samples(Path(data_dir), box_model)
+        self.regions, self.frames = cached_regions(samples, self.pre, self.out_dir / "cache", progress=progress)
+        train_ids, val_ids = split(list(range(len(samples))), config)
+        self.train_samples = [(samples[i], i) for i in train_ids]
+        self.val_samples = [(samples[i], i) for i in val_ids]
         if len(self.train_samples) < config.batch_size:
             raise ValueError(f"{len(self.train_samples)} training faces are fewer than one batch")
         builder = spec.build_function()
         size, hm = self.pre.input_size, self.pre.heatmap_size
+        share = config.batch_size // ranks
         self.scope: dict = {}
         with nn.parameter_scope("", self.scope):
-            self.x = nn.Variable((config.batch_size, 3, size, size))
-            self.t = nn.Variable((config.batch_size, 68, hm, hm))
+            self.x = nn.Variable((share, 3, size, size))
+            self.t = nn.Variable((share, 68, hm, hm))
             # intermediate supervision: every stack's heatmaps are pulled toward the target
             outputs = builder(self.x, train=True, all_stacks=True, **spec.config)
+
             # per-map sum of squared errors, averaged over maps: a per-pixel mean would shrink the
             # gradient of the few peak pixels by H*W and slow the start of training
-            self.loss = sum(F.mean(F.sum(F.squared_error(y, self.t), axis=(2, 3))) for y in outputs)
+            def map_error(y: nn.Variable) -> nn.Variable:
+                error = F.squared_error(y, self.t)
+                if config.foreground_weight:
+                    error = error * (1.0 + config.foreground_weight * self.t)
+                return F.mean(F.sum(error, axis=(2, 3)))
+
+            self.loss = sum(map_error(y) for y in outputs)
             self.val_x = nn.Variable((1, 3, size, size))
             self.val_y = builder(self.val_x, train=False, **spec.config)
             self.params = nn.get_parameters(grad_only=False)
-        # initial weights from the seed alone (He-uniform), so two runs with one seed are the same run
-        from ..weights.synthetic import synthetic_params
-        for name, value in synthetic_params({k: v.shape for k, v in self.params.items()}, config.seed).items():
+            trainable = nn.get_parameters(grad_only=True)
+        for name, value in initial_params({k: v.shape for k, v in self.params.items()}, config.seed).items():
             self.params[name].d = value
+        # fixed name order: every rank packs and unpacks the exchanged vector the same way
+        self.trainable = [trainable[k] for k in sorted(trainable)]
+        self.statistics = [v for k, v in sorted(self.params.items()) if k not in trainable]
         self.solver = S.Adam(config.learning_rate)
-        with nn.parameter_scope("", self.scope):
-            self.solver.set_parameters(nn.get_parameters(grad_only=True))
+        self.solver.set_parameters(trainable)
         self.iteration = 0
         self.best = math.inf
         self.train_seconds = 0.0  # summed over resumes, for iterations per hour
@@ -157,16 +183,55 @@ class Trainer:
         write_h5_params(path, {k: v.d.astype(np.float32) for k, v in self.params.items()})
 
     # -- steps ----------------------------------------------------------------------------------------
-    def step(self, x: np.ndarray, t: np.ndarray) -> float:
-        self.x.d, self.t.d = x, t
+    def batch(self, iteration: int) -> tuple[np.ndarray, np.ndarray]:
+        """This rank's share of the iteration's batch: inputs and targets."""
+        share = self.config.batch_size // self.ranks
+        indices = batch_indices(self.config, iteration, len(self.train_samples))
+        xs, ts = [], []
+        for k in range(self.rank * share, (self.rank + 1) * share):
+            sample, region = self.train_samples[indices[k]]
+            rng = np.random.default_rng([self.config.seed, iteration, k])
+            x, t, _ = make_example(sample, self.pre, self.config.augmentation, rng, self.regions[region],
+                                   self.frames[region])
+            xs.append(x)
+            ts.append(t)
+        return np.stack(xs), np.stack(ts)
+
+    def exchange_vector_length(self) -> int:
+        return 1 + sum(v.size for v in self.trainable) + sum(v.size for v in self.statistics)
+
+    def step(self) -> float:
+        """One iteration; with an exchange, gradients, loss and BatchNorm statistics are averaged over
+        the ranks before the (then identical) update."""
+        self.x.d, self.t.d = self.batch(self.iteration)
         self.solver.set_learning_rate(self.config.learning_rate_at(self.iteration))
         self.loss.forward(clear_no_need_grad=True)
         self.solver.zero_grad()
         self.loss.backward(clear_buffer=True)
+        loss = float(self.loss.d)
+        if self.exchange is not None:
+            mean = self.exchange.average(flatten([np.array([loss])] + [v.g for v in self.trainable]
+                                                 + [v.d for v in self.statistics]))
+            shapes = [(1,)] + [v.shape for v in self.trainable] + [v.shape for v in self.statistics]
+            parts = unflatten(mean, shapes)
+            loss = float(parts[0][0])
+            for v, g in zip(self.trainable, parts[1:1 + len(self.trainable)]):
+                v.g = g
+            for v, d in zip(self.statistics, parts[1 + len(self.trainable):]):
+                v.d = d
         self.solver.weight_decay(self.config.weight_decay)
         self.solver.update()
         self.iteration += 1
-        return float(self.loss.d)
+        return loss
+
+    def check_in_sync(self) -> None:
+        """Every rank must hold the same weights; a mismatch means the exchange is broken: stop loudly."""
+        if self.exchange is None:
+            return
+        mine = flatten([v.d for v in self.trainable] + [v.d for v in self.statistics])
+        padded = np.concatenate([[0.0], mine]).astype(np.float32)
+        if not np.array_equal(self.exchange.average(padded)[1:], mine):
+            raise RuntimeError(f"training process {self.rank} drifted from the others at iteration {self.iteration}")
 
     def validate(self) -> float:
         """Mean NME (outer eye corners) on the held-out faces, boxes as the detector would draw them."""
@@ -174,8 +239,9 @@ class Trainer:
         from ..preprocessing import box_to_center_scale
 
         errors = []
-        for sample in self.val_samples:
-            x, _, _ = make_example(sample, self.pre, None, np.random.default_rng(0))
+        for sample, region in self.val_samples:
+            x, _, _ = make_example(sample, self.pre, None, np.random.default_rng(0), self.regions[region],
+                                   self.frames[region])
             self.val_x.d = x[None]
             self.val_y.forward(clear_buffer=True)
             coords, _ = decode_heatmaps(np.array(self.val_y.d))
@@ -198,17 +264,36 @@ def run_config(config: TrainConfig, out_dir: Path, resume: bool, keep_recipe: bo
     return config
 
 
+def _peer(rank: int, ranks: int, spec: ModelSpec, config: TrainConfig, data_dir: Path, out_dir: Path,
+          load: bool, end: int, shm_name: str, barrier) -> None:  # noqa: ANN001
+    """Body of a helper process (rank >= 1): the same steps as rank 0, which alone validates and saves."""
+    try:
+        trainer = Trainer(spec, config, data_dir, out_dir, rank, ranks)
+        if load:
+            trainer.load_checkpoint()  # the checkpoint rank 0 resumed from: it cannot write another yet
+        trainer.exchange = Exchange(shm_name, rank, ranks, trainer.exchange_vector_length(), barrier)
+        trainer.check_in_sync()
+        while trainer.iteration < end:
+            trainer.step()
+            if trainer.iteration % config.checkpoint_every == 0 or trainer.iteration == end:
+                trainer.check_in_sync()
+    except BaseException:
+        barrier.abort()  # rank 0 stops at once instead of waiting out the barrier timeout
+        raise
+
+
 def train(config: TrainConfig, data_dir: Path, out_dir: Path, resume: bool = True,
           max_iterations: int | None = None, progress: bool = True, *, spec: ModelSpec | None = None,
-          keep_recipe: bool = True) -> Path:
+          keep_recipe: bool = True, processes: int = 1) -> Path:
     """Train (or continue) ``config.model`` until ``config.iterations``; returns the best weights' path.
 
     ``out_dir`` gets checkpoint/ (the latest state), best.h5 (lowest validation NME so far, official-style
-    names, float32), log.jsonl (loss and validation NME every ``validate_every`` iterations) and
-    box_model.json. With ``resume`` an existing checkpoint is continued, with the recipe it was started
-    with unless ``keep_recipe`` is False (then ``config`` applies from here on, e.g. more iterations).
-    ``progress`` shows a bar only when stderr is a terminal. ``spec`` defaults to the registry's
-    ``config.model``.
+    names, float32), log.jsonl (loss and validation NME every ``validate_every`` iterations),
+    box_model.json and cache/ (the face regions, rebuilt when missing). With ``resume`` an existing
+    checkpoint is continued, with the recipe it was started with unless ``keep_recipe`` is False (then
+    ``config`` applies from here on, e.g. more iterations). ``processes`` > 1 splits every batch over that
+    many processes (one core each; the batch size must divide). ``progress`` shows a bar only when stderr
+    is a terminal. ``spec`` defaults to the registry's ``config.model``.
     """
     from tqdm import tqdm
 
@@ -218,55 +303,79 @@ def train(config: TrainConfig, data_dir: Path, out_dir: Path, resume: bool = Tru
     if spec is None:
         from ..plugins import get_model
         spec = get_model(config.model)
-    trainer = Trainer(spec, config, data_dir, out_dir)
-    if resume and trainer.load_checkpoint():
+    show = progress and sys.stderr.isatty()
+    trainer = Trainer(spec, config, data_dir, out_dir, 0, processes, progress=show)
+    loaded = resume and trainer.load_checkpoint()
+    if loaded:
         log.info("resumed at iteration %d (best validation NME %.4f)", trainer.iteration, trainer.best)
     end = config.iterations if max_iterations is None else min(config.iterations, trainer.iteration + max_iterations)
     best_path, log_path = out_dir / "best.h5", out_dir / "log.jsonl"
-    ctx = multiprocessing.get_context("spawn")  # workers never inherit NNabla's state
-    show = progress and sys.stderr.isatty()
-    with ctx.Pool(config.workers, _init_worker, (trainer.train_samples, trainer.pre, config)) as pool, \
-            tqdm(total=end, initial=trainer.iteration, disable=not show, desc="train") as bar:
-        # a few batches in flight keep the worker busy while NNabla runs the step
-        pending: deque = deque(pool.apply_async(_make_batch, (i,))
-                               for i in range(trainer.iteration, min(end, trainer.iteration + 4)))
-        next_submit = trainer.iteration + len(pending)
-        losses, started = [], time.time()
-        first, first_seconds = trainer.iteration, trainer.train_seconds
-        while trainer.iteration < end:
-            x, t = pending.popleft().get()
-            if next_submit < end:
-                pending.append(pool.apply_async(_make_batch, (next_submit,)))
-                next_submit += 1
-            losses.append(trainer.step(x, t))
-            bar.update(1)
-            now = time.time()
-            trainer.train_seconds += now - started
-            started = now
-            if trainer.iteration % PROGRESS_EVERY == 0 and not show:
-                # a line now and then for logs and nohup files, where no bar is drawn
-                rate = (trainer.train_seconds - first_seconds) / (trainer.iteration - first)
-                log.info("iteration %d loss %.4f (mean of the last %d) %.2f s/iteration", trainer.iteration,
-                         np.mean(losses), len(losses), rate)
-            if not np.isfinite(losses[-1]):
-                raise FloatingPointError(f"loss is {losses[-1]} at iteration {trainer.iteration}; "
-                                         "resume from the last checkpoint with a lower learning rate")
-            if trainer.iteration % config.validate_every == 0 or trainer.iteration == end:
-                val = trainer.validate()
-                record = {"iteration": trainer.iteration, "loss": float(np.mean(losses)), "val_nme": val,
-                          "lr": config.learning_rate_at(trainer.iteration - 1),
-                          "train_hours": round(trainer.train_seconds / 3600, 3), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-                with open(log_path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(record) + "\n")
-                log.info("iteration %d loss %.4f val NME %.4f", trainer.iteration, record["loss"], val)
-                bar.set_postfix(loss=f"{record['loss']:.3f}", val_nme=f"{val:.4f}")
-                losses = []
-                if val < trainer.best:
-                    trainer.best = val
-                    trainer.export_weights(best_path)
-                started = time.time()  # validation is not training time
-            if trainer.iteration % config.checkpoint_every == 0 or trainer.iteration == end:
-                trainer.save_checkpoint()
+    ctx = multiprocessing.get_context("spawn")  # helpers never inherit NNabla's state
+    peers, shm = [], None
+    if processes > 1 and trainer.iteration < end:
+        length = trainer.exchange_vector_length()
+        shm, barrier = Exchange.create(processes, length), ctx.Barrier(processes)
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        peers = [ctx.Process(target=_peer, args=(r, processes, spec, config, Path(data_dir), out_dir, loaded, end,
+                                                 shm.name, barrier), daemon=True) for r in range(1, processes)]
+        for p in peers:
+            p.start()
+        trainer.exchange = Exchange(shm.name, 0, processes, length, barrier)
+    try:
+        trainer.check_in_sync()
+        with tqdm(total=end, initial=trainer.iteration, disable=not show, desc="train") as bar:
+            losses, started = [], time.time()
+            first, first_seconds = trainer.iteration, trainer.train_seconds
+            while trainer.iteration < end:
+                losses.append(trainer.step())
+                bar.update(1)
+                now = time.time()
+                trainer.train_seconds += now - started
+                started = now
+                if trainer.iteration % PROGRESS_EVERY == 0 and not show:
+                    # a line now and then for logs and nohup files, where no bar is drawn
+                    rate = (trainer.train_seconds - first_seconds) / (trainer.iteration - first)
+                    log.info("iteration %d loss %.4f (mean of the last %d) %.2f s/iteration", trainer.iteration,
+                             np.mean(losses), len(losses), rate)
+                if not np.isfinite(losses[-1]):
+                    raise FloatingPointError(f"loss is {losses[-1]} at iteration {trainer.iteration}; "
+                                             "resume from the last checkpoint with a lower learning rate")
+                if trainer.iteration % config.validate_every == 0 or trainer.iteration == end:
+                    val = trainer.validate()
+                    record = {"iteration": trainer.iteration, "loss": float(np.mean(losses)), "val_nme": val,
+                              "lr": config.learning_rate_at(trainer.iteration - 1), "processes": processes,
+                              "train_hours": round(trainer.train_seconds / 3600, 3),
+                              "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                    with open(log_path, "a", encoding="utf-8") as f:
+                        f.write(json.dumps(record) + "\n")
+                    log.info("iteration %d loss %.4f val NME %.4f", trainer.iteration, record["loss"], val)
+                    bar.set_postfix(loss=f"{record['loss']:.3f}", val_nme=f"{val:.4f}")
+                    losses = []
+                    if val < trainer.best:
+                        trainer.best = val
+                        trainer.export_weights(best_path)
+                    started = time.time()  # validation is not training time
+                if trainer.iteration % config.checkpoint_every == 0 or trainer.iteration == end:
+                    trainer.check_in_sync()
+                    trainer.save_checkpoint()
+        for p in peers:
+            p.join(60)
+            if p.exitcode != 0:
+                raise RuntimeError(f"training process {p.name} ended with exit code {p.exitcode}")
+    except BaseException:
+        if peers:
+            barrier.abort()
+            for p in peers:
+                p.join(10)
+                if p.is_alive():
+                    p.terminate()
+        raise
+    finally:
+        if trainer.exchange is not None:
+            trainer.exchange.close()
+        if shm is not None:
+            shm.close()
+            shm.unlink()
     if not best_path.is_file():
         trainer.export_weights(best_path)
     return best_path
