@@ -59,7 +59,7 @@ def lite_spec() -> ModelSpec:
     return ModelSpec(
         name="2dfan-lite", task="landmarks", builder=FAN_BUILDER, config=LITE_CONFIG,
         inputs=(crop_input(LITE_SIZE),), outputs=(heatmaps_output(LITE_SIZE // 4),),
-        preprocessing=Preprocessing(input_size=LITE_SIZE), aliases=("lite", "fanzoo-lite"),
+        preprocessing=Preprocessing(input_size=LITE_SIZE, subpixel="gaussian"), aliases=("lite", "fanzoo-lite"),
         description="compact 2D-FAN (1 stack, width 64, 192 px input) trained by fanzoo on 300-W; bundled",
         bundled_weights="bundled/2dfan-lite.h5", params=402_308, gmacs=0.3144, paper=PAPER,
         license="weights: 300-W annotations, non-commercial research use only (see MODEL_CARD.md)",

@@ -113,7 +113,7 @@ class Predictor:
 
     def _run(self, jobs: list[_Job]) -> list[Face]:
         batch = to_network_input([j.crop for j in jobs])
-        coords, scores = decode_heatmaps(self.heatmaps(batch))
+        coords, scores = decode_heatmaps(self.heatmaps(batch), self.pre.subpixel)
         size = self.pre.heatmap_size
         landmarks = [heatmap_to_image(coords[i], j.center, j.scale, size, self.pre.scale_factor)
                      for i, j in enumerate(jobs)]

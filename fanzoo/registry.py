@@ -49,6 +49,9 @@ class Preprocessing:
     scale_factor: float = 200.0
     pixel_range: tuple[float, float] = (0.0, 1.0)
     channel_order: str = "RGB"
+    # sub-pixel rule of the heatmap decoder (decoding.SUBPIXEL_RULES): the authors' quarter-pixel nudge
+    # for their models, a gaussian fit for the ones fanzoo trains with gaussian targets
+    subpixel: str = "quarter"
 
     @property
     def heatmap_size(self) -> int:
