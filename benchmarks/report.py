@@ -85,8 +85,39 @@ def render(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def sections(markdown: str) -> tuple[str, dict[str, str]]:
+    """The text before the first ``## `` heading, and each section keyed by its heading line."""
+    head, *parts = markdown.split("\n## ")
+    return head, {("## " + part).split("\n", 1)[0]: "## " + part.rstrip("\n") + "\n" for part in parts}
+
+
+def update(existing: str, fresh: str, when: str) -> str:
+    """Replace the sections of ``existing`` that ``fresh`` has (Machine excepted), keep the others.
+
+    For re-measuring one group (say accuracy after a new model is trained) without re-running every
+    latency benchmark; the header records which sections came from which run.
+    """
+    head, old = sections(existing)
+    _, new = sections(fresh)
+    new.pop("## Machine", None)
+    note = f"Re-measured on {when} UTC, in a later run on the same machine: {', '.join(h[3:] for h in new)}."
+    merged = {heading: new.pop(heading, text) for heading, text in old.items()}
+    merged.update(new)
+    head = head.rstrip("\n") + "\n\n" + note + "\n"
+    return head + "\n" + "\n".join(merged.values())
+
+
 def main() -> None:
-    """Merge one or more pytest-benchmark JSON files (the first gives the machine) and render them."""
+    """Merge one or more pytest-benchmark JSON files (the first gives the machine) and render them.
+
+    ``--update FILE.json`` instead replaces only the sections that FILE has in the existing RESULTS.md.
+    """
+    out = ROOT / "benchmarks" / "RESULTS.md"
+    if sys.argv[1:2] == ["--update"]:
+        data = json.loads(Path(sys.argv[2]).read_text())
+        out.write_text(update(out.read_text(), render(data), data.get("datetime", "?")[:19]))
+        print(f"updated {out}")
+        return
     sources = [Path(a) for a in sys.argv[1:]] or [ROOT / "benchmarks" / "results.json"]
     data = json.loads(sources[0].read_text())
     data["fanzoo_runs"] = [data.get("datetime", "?")[:19]]
@@ -96,7 +127,6 @@ def main() -> None:
         more = more_data["benchmarks"]
         replaced = {(b["group"], b["name"]) for b in more}
         data["benchmarks"] = [b for b in data["benchmarks"] if (b["group"], b["name"]) not in replaced] + more
-    out = ROOT / "benchmarks" / "RESULTS.md"
     out.write_text(render(data))
     print(f"wrote {out}")
 

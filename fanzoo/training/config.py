@@ -18,7 +18,7 @@ class TrainConfig:
     model: str = "2dfan-lite"
     batch_size: int = 16
     learning_rate: float = 1e-3
-    iterations: int = 2500  # ~21 epochs of the 1912 training faces at batch 16
+    iterations: int = 3500  # ~29 epochs of the 1912 training faces at batch 16
     lr_drops: tuple[float, ...] = (0.7, 0.9)  # fractions of the run where the rate is divided by 10
     weight_decay: float = 1e-5
     validate_every: int = 250
