@@ -12,7 +12,11 @@ from fanzoo.weights.store import bundled_weights
 pytest.importorskip("nnabla")
 SPEC = get_model("2dfan-lite")
 FACES = 6
-CROP_PIXELS = 3.0  # mean point error per face, in pixels of the network's input crop
+# Errors in pixels of the network's 192 px input crop, where the outer eye corners are about 58 px apart
+# on these faces: 3 px is about 5% NME (the model averages 4.2% on all 330 test faces), 4 px about 7%,
+# still under the 8% line that counts as a failure.
+MEAN_CROP_PIXELS = 3.0  # over the faces
+MAX_CROP_PIXELS = 4.0  # on any one face
 
 
 def crop_pixels_per_image_pixel(box: tuple[float, ...]) -> float:
@@ -82,8 +86,9 @@ def test_bundled_model_lands_on_the_faces(backend: str, exported: Path, weights:
         errors.append(error)
         crop_errors.append(error * crop_pixels_per_image_pixel(box.as_tuple()))
         truths.append(gt)
-    # a few pixels of the network's own 192 px crop, on every face (about 2.5% of the eye-corner distance)
-    assert max(crop_errors) < CROP_PIXELS, crop_errors
+    # a few pixels of the network's own crop, on every face
+    assert float(np.mean(crop_errors)) < MEAN_CROP_PIXELS, crop_errors
+    assert max(crop_errors) < MAX_CROP_PIXELS, crop_errors
     # and far better than the mean face in the same box, which does not look at the image
     baseline = mean_shape_errors(truths)
     assert float(np.mean(errors)) < 0.5 * float(np.mean(baseline)), (errors, baseline)
