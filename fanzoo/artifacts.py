@@ -1,7 +1,8 @@
-"""Find or make the artifact a backend needs: an explicit folder, ./exported, or an export into the cache.
+"""Find or make the artifact a backend needs: an explicit folder, the package's own, or an export into the cache.
 
 An artifact whose source weights changed since it was exported is rebuilt; one made from other weights
-than the cache's is never used silently.
+than the cache's is never used silently. A model with bundled weights also ships their ONNX export
+(``fanzoo/bundled/<model>/``), so the default model runs where NNabla cannot be installed (Python 3.11+).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 from .errors import ArtifactError, FanzooError
 from .export.manifest import Manifest, read_manifest
 from .registry import ModelSpec
-from .weights.store import home, local_weights, sha256_file
+from .weights.store import bundled_weights, home, local_weights, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,12 @@ def artifacts_cache() -> Path:
 def _weights_fingerprint(spec: ModelSpec) -> str | None:
     path = local_weights(spec)
     return sha256_file(path) if path is not None else None
+
+
+def bundled_artifacts(spec: ModelSpec) -> Path | None:
+    """The export folder that ships beside a model's bundled weights (same name, no suffix)."""
+    weights = bundled_weights(spec)
+    return weights.with_suffix("") if weights is not None else None
 
 
 def _usable(folder: Path, fmt: str, fingerprint: str | None) -> Manifest | None:
@@ -43,7 +50,8 @@ def resolve_artifact(spec: ModelSpec, fmt: str, folder: Path | None = None, auto
     """Path of ``<folder>/<model>/model.<fmt>``.
 
     With ``folder`` given, it must already hold the artifact (any weights: the user chose it). Otherwise
-    the cache's export is used if it was made from the current weights, else it is exported now.
+    the package's or the cache's export is used if it was made from the current weights, else it is
+    exported now, into the cache.
     """
     if folder is not None:
         manifest = _usable(Path(folder) / spec.name, fmt, None)
@@ -52,6 +60,12 @@ def resolve_artifact(spec: ModelSpec, fmt: str, folder: Path | None = None, auto
                                 f"`fanzoo export {spec.name} --format {fmt} --out {folder}`")
         return Path(folder) / spec.name / manifest.entry(fmt).file
     fingerprint = _weights_fingerprint(spec)
+    shipped = bundled_artifacts(spec)
+    if shipped is not None and fingerprint is not None:
+        # only when the weights in use are the very ones it was exported from (a user's import wins)
+        manifest = _usable(shipped, fmt, fingerprint)
+        if manifest is not None:
+            return shipped / manifest.entry(fmt).file
     cached = artifacts_cache() / spec.name
     manifest = _usable(cached, fmt, fingerprint)
     if manifest is not None:

@@ -101,3 +101,41 @@ def test_default_model_is_the_bundled_one(weights: Path) -> None:
     assert api.DEFAULT_MODEL == SPEC.name
     assert local_weights(SPEC) == weights
     assert weights.stat().st_size < 20 * 2**20
+
+
+def test_shipped_onnx_is_an_export_of_the_bundled_weights(weights: Path) -> None:
+    """The package's ONNX file (for Pythons without NNabla) computes what NNabla computes from the .h5."""
+    from fanzoo.artifacts import bundled_artifacts
+    from fanzoo.export.manifest import read_manifest
+    from fanzoo.export.reference import read_test_data_set, relative_error, test_data_sets
+    from fanzoo.graph import GraphSession
+    from fanzoo.plugins import plugins
+    from fanzoo.weights.h5params import read_h5_params
+    from fanzoo.weights.store import sha256_file
+
+    folder = bundled_artifacts(SPEC)
+    manifest = read_manifest(folder)
+    entry = manifest.entry("onnx")
+    assert manifest.weights_sha256 == sha256_file(weights), "re-export after changing the bundled weights"
+    assert entry.sha256 == sha256_file(folder / entry.file)
+    inputs, _ = read_test_data_set(test_data_sets(folder)[0])
+    onnx = plugins().backend("onnxruntime").load(folder / entry.file).run(inputs)
+    nnabla = GraphSession(SPEC, read_h5_params(weights)).run(inputs)
+    name = manifest.outputs[0]["name"]
+    assert relative_error(onnx[name], nnabla[name]) <= manifest.tolerance
+
+
+def test_default_model_runs_without_an_export(weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty cache uses the shipped ONNX file; other weights imported into the cache never do."""
+    from fanzoo.artifacts import bundled_artifacts, resolve_artifact
+    from fanzoo.errors import ArtifactError
+    from fanzoo.weights.h5params import read_h5_params, write_h5_params
+    from fanzoo.weights.store import cached_weights
+
+    monkeypatch.setenv("FANZOO_HOME", str(tmp_path))
+    assert resolve_artifact(SPEC, "onnx", auto_export=False) == bundled_artifacts(SPEC) / "model.onnx"
+    other = {k: v * 1.01 if k.endswith("/W") else v for k, v in read_h5_params(weights).items()}
+    cached_weights(SPEC).parent.mkdir(parents=True)
+    write_h5_params(cached_weights(SPEC), other)
+    with pytest.raises(ArtifactError, match="has not been exported"):
+        resolve_artifact(SPEC, "onnx", auto_export=False)

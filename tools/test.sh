@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's test command: installs if needed, runs every test suite (core, plugins, benchmark smoke),
-# then checks the ONNX Runtime plugin on Python 3.11 without nnabla, against artifacts exported here.
+# then checks the ONNX Runtime plugin and the main job on Python 3.11 and 3.12 without nnabla.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install.sh
@@ -33,4 +33,9 @@ for version in 3.11 3.12; do
     fi
     FANZOO_TEST_ARTIFACTS="$ARTIFACTS" "$VENV/bin/python" -m pytest plugins/fanzoo-onnxruntime/tests \
         -p no:cacheprovider -q
+    # the main job, with an empty cache: the default model's shipped ONNX export, no NNabla anywhere
+    rm -rf "$FANZOO_HOME" && mkdir -p "$FANZOO_HOME"
+    "$VENV/bin/fanzoo" predict examples/images/astronaut.jpg --json "$FANZOO_HOME/astronaut.json"
+    "$VENV/bin/python" -c "import json, sys; faces = json.load(open(sys.argv[1]))['images'][0]['faces']; \
+assert len(faces) == 1 and len(faces[0]['landmarks']) == 68, faces" "$FANZOO_HOME/astronaut.json"
 done
