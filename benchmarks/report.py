@@ -9,6 +9,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from fanzoo.atomic import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -91,14 +93,31 @@ def sections(markdown: str) -> tuple[str, dict[str, str]]:
     return head, {("## " + part).split("\n", 1)[0]: "## " + part.rstrip("\n") + "\n" for part in parts}
 
 
+def machine_facts(section: str) -> dict[str, str]:
+    """``- name value`` lines of a Machine section as {name: value}; the CPU line as a whole."""
+    facts = {}
+    for line in section.splitlines()[1:]:
+        if not line.startswith("- "):
+            continue
+        key, _, value = line[2:].partition(": ") if line.startswith("- CPU:") else line[2:].rpartition(" ")
+        facts[key] = value
+    return facts
+
+
 def update(existing: str, fresh: str, when: str) -> str:
     """Replace the sections of ``existing`` that ``fresh`` has (Machine excepted), keep the others.
 
     For re-measuring one group (say accuracy after a new model is trained) without re-running every
-    latency benchmark; the header records which sections came from which run.
+    latency benchmark; the header records which sections came from which run. Numbers from another
+    machine or other versions are refused: they would sit under the first run's description.
     """
     head, old = sections(existing)
     _, new = sections(fresh)
+    before, after = (machine_facts(part.get("## Machine", "")) for part in (old, new))
+    changed = {k: (before[k], after[k]) for k in before.keys() & after.keys() if before[k] != after[k]}
+    if changed:
+        raise ValueError("the new run is not on the same machine and versions; re-run everything "
+                         f"(bash tools/benchmark.sh): {changed}")
     new.pop("## Machine", None)
     note = f"Re-measured on {when} UTC, in a later run on the same machine: {', '.join(h[3:] for h in new)}."
     merged = {heading: new.pop(heading, text) for heading, text in old.items()}
@@ -115,7 +134,11 @@ def main() -> None:
     out = ROOT / "benchmarks" / "RESULTS.md"
     if sys.argv[1:2] == ["--update"]:
         data = json.loads(Path(sys.argv[2]).read_text())
-        out.write_text(update(out.read_text(), render(data), data.get("datetime", "?")[:19]))
+        try:
+            text = update(out.read_text(), render(data), data.get("datetime", "?")[:19])
+        except ValueError as e:
+            sys.exit(f"error: {e}")
+        atomic_write_text(out, text)
         print(f"updated {out}")
         return
     sources = [Path(a) for a in sys.argv[1:]] or [ROOT / "benchmarks" / "results.json"]
@@ -127,7 +150,7 @@ def main() -> None:
         more = more_data["benchmarks"]
         replaced = {(b["group"], b["name"]) for b in more}
         data["benchmarks"] = [b for b in data["benchmarks"] if (b["group"], b["name"]) not in replaced] + more
-    out.write_text(render(data))
+    atomic_write_text(out, render(data))
     print(f"wrote {out}")
 
 

@@ -65,7 +65,10 @@ def resolve_artifact(spec: ModelSpec, fmt: str, folder: Path | None = None, auto
         # only when the weights in use are the very ones it was exported from (a user's import wins)
         manifest = _usable(shipped, fmt, fingerprint)
         if manifest is not None:
-            return shipped / manifest.entry(fmt).file
+            path = shipped / manifest.entry(fmt).file
+            if sha256_file(path) != manifest.entry(fmt).sha256:  # a damaged install: say so, never load it
+                raise ArtifactError(f"{path} does not match the sha256 in its manifest; reinstall fanzoo")
+            return path
     cached = artifacts_cache() / spec.name
     manifest = _usable(cached, fmt, fingerprint)
     if manifest is not None:

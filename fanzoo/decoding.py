@@ -41,13 +41,18 @@ def decode_heatmaps(heatmaps: np.ndarray, subpixel: str = "quarter") -> tuple[np
     scores = np.take_along_axis(flat, idx[..., None], axis=-1)[..., 0]
     px, py = idx % w, idx // w
     coords = np.stack([px, py], axis=-1).astype(np.float32) + 1.0  # the authors' 1-based pixel index
-    inside = (px > 0) & (px < w - 1) & (py > 0) & (py < h - 1)
-    b, k = np.nonzero(inside)
-    x, y = px[b, k], py[b, k]
     if subpixel == "gaussian":
-        coords[b, k] += _log_parabola_offsets(heatmaps[b, k, y, x], (heatmaps[b, k, y, x - 1], heatmaps[b, k, y, x + 1]),
-                                              (heatmaps[b, k, y - 1, x], heatmaps[b, k, y + 1, x]))
+        # each axis on its own: a peak in the first row still has both horizontal neighbours
+        for axis, (p, size) in enumerate(((px, w), (py, h))):
+            b, k = np.nonzero((p > 0) & (p < size - 1))
+            x, y = px[b, k], py[b, k]
+            dx, dy = (1, 0) if axis == 0 else (0, 1)
+            coords[b, k, axis] += _log_parabola_offset(heatmaps[b, k, y, x], heatmaps[b, k, y - dy, x - dx],
+                                                       heatmaps[b, k, y + dy, x + dx])
     else:
+        # the authors refine only peaks off the border on both axes
+        b, k = np.nonzero((px > 0) & (px < w - 1) & (py > 0) & (py < h - 1))
+        x, y = px[b, k], py[b, k]
         diff = np.stack([heatmaps[b, k, y, x + 1] - heatmaps[b, k, y, x - 1],
                          heatmaps[b, k, y + 1, x] - heatmaps[b, k, y - 1, x]], axis=-1)
         coords[b, k] += np.sign(diff).astype(np.float32) * 0.25
@@ -55,22 +60,19 @@ def decode_heatmaps(heatmaps: np.ndarray, subpixel: str = "quarter") -> tuple[np
     return coords, scores
 
 
-def _log_parabola_offsets(peak: np.ndarray, *neighbours: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """Per axis, the vertex of the parabola through the logs of (before, peak, after), within +-0.5.
+def _log_parabola_offset(peak: np.ndarray, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """The vertex of the parabola through the logs of (before, peak, after), within +-0.5.
 
     Values at or below zero (a network's output can be) are floored at 1e-3 of the peak, which only
     pulls the vertex toward the peak pixel; a non-positive peak keeps the pixel centre.
     """
     floor = np.maximum(peak * 1e-3, 1e-12)
     centre = np.log(np.maximum(peak, floor))
-    offsets = []
-    for before, after in neighbours:
-        lo, hi = np.log(np.maximum(before, floor)), np.log(np.maximum(after, floor))
-        curvature = 2 * centre - lo - hi
-        with np.errstate(divide="ignore", invalid="ignore"):
-            offset = np.where(curvature > 1e-12, 0.5 * (hi - lo) / curvature, 0.0)
-        offsets.append(np.clip(np.where(peak > 0, offset, 0.0), -0.5, 0.5))
-    return np.stack(offsets, axis=-1).astype(np.float32)
+    lo, hi = np.log(np.maximum(before, floor)), np.log(np.maximum(after, floor))
+    curvature = 2 * centre - lo - hi
+    with np.errstate(divide="ignore", invalid="ignore"):
+        offset = np.where(curvature > 1e-12, 0.5 * (hi - lo) / curvature, 0.0)
+    return np.clip(np.where(peak > 0, offset, 0.0), -0.5, 0.5).astype(np.float32)
 
 
 def heatmap_to_image(coords: np.ndarray, center: np.ndarray, scale: float, heatmap_size: int,

@@ -139,3 +139,20 @@ def test_default_model_runs_without_an_export(weights: Path, tmp_path: Path, mon
     write_h5_params(cached_weights(SPEC), other)
     with pytest.raises(ArtifactError, match="has not been exported"):
         resolve_artifact(SPEC, "onnx", auto_export=False)
+
+
+def test_a_damaged_shipped_export_is_refused(weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from fanzoo import artifacts
+    from fanzoo.errors import ArtifactError
+
+    copy = tmp_path / "bundled" / SPEC.name
+    shutil.copytree(artifacts.bundled_artifacts(SPEC), copy)
+    with open(copy / "model.onnx", "r+b") as f:
+        f.seek(1000)
+        f.write(b"\x00\x01\x02\x03")
+    monkeypatch.setattr(artifacts, "bundled_artifacts", lambda spec: copy)
+    monkeypatch.setenv("FANZOO_HOME", str(tmp_path / "home"))
+    with pytest.raises(ArtifactError, match="does not match the sha256"):
+        artifacts.resolve_artifact(SPEC, "onnx", auto_export=False)

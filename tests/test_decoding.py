@@ -37,3 +37,12 @@ def test_gaussian_rule_survives_non_positive_outputs() -> None:
 def test_unknown_rule_is_refused() -> None:
     with pytest.raises(ValueError, match="quarter, gaussian"):
         decode_heatmaps(np.zeros((1, 1, 4, 4), np.float32), "nearest")
+
+
+def test_gaussian_rule_refines_the_inner_axis_of_a_border_peak() -> None:
+    """A peak in the first row (or last column) still has both neighbours along the other axis."""
+    truth = np.array([[20.3, 0.4], [47.6, 11.7]], np.float32)
+    maps = heatmaps(truth, 48, 1.0)[None]
+    coords, _ = decode_heatmaps(maps, "gaussian")
+    assert coords[0, 0, 0] == pytest.approx(20.3, abs=1e-3) and coords[0, 0, 1] == pytest.approx(0.5)
+    assert coords[0, 1, 1] == pytest.approx(11.7, abs=1e-3) and coords[0, 1, 0] == pytest.approx(47.5)

@@ -214,3 +214,53 @@ def test_cut_regions_give_the_same_examples_as_the_photo(shared_data: Path) -> N
         blur = [cv2.GaussianBlur(x.mean(0).astype(np.float64), (0, 0), 1.0) for x in (x0, x1)]
         (dx, dy), _ = cv2.phaseCorrelate(*blur)
         assert abs(dx) < 0.15 and abs(dy) < 0.15, (dx, dy)
+
+
+def test_exchange_compares_rows_exactly_across_three_ranks() -> None:
+    """The weight check must hold for identical weights with any process count (a float32 mean of three
+    equal rows need not equal the row), and must fire when one rank differs in one element."""
+    import threading
+
+    from fanzoo.training.parallel import Exchange
+
+    ranks, length = 3, 1001
+    shm = Exchange.create(ranks, length)
+    barrier = threading.Barrier(ranks)
+    weights = np.random.default_rng(0).standard_normal(length - 1).astype(np.float32) * 1e-3
+    results: dict[int, tuple] = {}
+
+    def rank_body(rank: int) -> None:
+        exchange = Exchange(shm.name, rank, ranks, length, barrier)
+        same = exchange.all_equal(weights)
+        drifted = weights.copy()
+        if rank == 2:
+            drifted[500] = np.nextafter(drifted[500], np.float32(1))
+        differs = exchange.all_equal(drifted)
+        mean = exchange.average(np.full(length, rank, np.float32))
+        results[rank] = (same, differs, mean)
+        exchange.close()
+
+    threads = [threading.Thread(target=rank_body, args=(r,)) for r in range(ranks)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        shm.close()
+        shm.unlink()
+    assert sorted(results) == [0, 1, 2]
+    for same, differs, mean in results.values():
+        assert same and not differs
+        np.testing.assert_array_equal(mean, np.ones(length, np.float32))
+
+
+@pytest.mark.parametrize(("cores", "batch", "expected"), [(1, 16, 1), (2, 16, 2), (16, 16, 2), (8, 32, 4), (3, 12, 1)])
+def test_default_processes_keep_batchnorm_shares_large(monkeypatch: pytest.MonkeyPatch, cores: int, batch: int,
+                                                      expected: int) -> None:
+    import os
+
+    from fanzoo.training.parallel import default_processes
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cores)), raising=False)
+    assert default_processes(batch) == expected

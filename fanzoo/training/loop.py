@@ -153,7 +153,8 @@ class Trainer:
                 nn.save_parameters(str(tmp / "params.h5"))
             self.solver.save_states(str(tmp / "solver.h5"))
             state = {"iteration": self.iteration, "best": self.best, "train_seconds": round(self.train_seconds, 1),
-                     "config": self.config.to_dict(), "rng": {"seed": self.config.seed, **RNG_SCHEME}}
+                     "processes": self.ranks, "config": self.config.to_dict(),
+                     "rng": {"seed": self.config.seed, **RNG_SCHEME}}
             (tmp / "state.json").write_text(json.dumps(state, indent=2, default=list))
 
     @staticmethod
@@ -174,6 +175,11 @@ class Trainer:
         self.solver.load_states(str(self.checkpoint_dir / "solver.h5"))
         self.iteration, self.best = int(state["iteration"]), float(state["best"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
+        before = state.get("processes")
+        if self.rank == 0 and before is not None and before != self.ranks:
+            # batches stay the same, but BatchNorm normalises over each process's share of them
+            log.warning("this run trained with %d processes (BatchNorm over %d faces each); going on with %d "
+                        "changes that", before, self.config.batch_size // before, self.ranks)
         return True
 
     def export_weights(self, path: Path) -> None:
@@ -228,9 +234,7 @@ class Trainer:
         """Every rank must hold the same weights; a mismatch means the exchange is broken: stop loudly."""
         if self.exchange is None:
             return
-        mine = flatten([v.d for v in self.trainable] + [v.d for v in self.statistics])
-        padded = np.concatenate([[0.0], mine]).astype(np.float32)
-        if not np.array_equal(self.exchange.average(padded)[1:], mine):
+        if not self.exchange.all_equal(flatten([v.d for v in self.trainable] + [v.d for v in self.statistics])):
             raise RuntimeError(f"training process {self.rank} drifted from the others at iteration {self.iteration}")
 
     def validate(self) -> float:
@@ -312,16 +316,17 @@ def train(config: TrainConfig, data_dir: Path, out_dir: Path, resume: bool = Tru
     best_path, log_path = out_dir / "best.h5", out_dir / "log.jsonl"
     ctx = multiprocessing.get_context("spawn")  # helpers never inherit NNabla's state
     peers, shm = [], None
-    if processes > 1 and trainer.iteration < end:
-        length = trainer.exchange_vector_length()
-        shm, barrier = Exchange.create(processes, length), ctx.Barrier(processes)
-        os.environ.setdefault("OMP_NUM_THREADS", "1")
-        peers = [ctx.Process(target=_peer, args=(r, processes, spec, config, Path(data_dir), out_dir, loaded, end,
-                                                 shm.name, barrier), daemon=True) for r in range(1, processes)]
-        for p in peers:
-            p.start()
-        trainer.exchange = Exchange(shm.name, 0, processes, length, barrier)
     try:
+        if processes > 1 and trainer.iteration < end:
+            length = trainer.exchange_vector_length()
+            shm, barrier = Exchange.create(processes, length), ctx.Barrier(processes)
+            os.environ.setdefault("OMP_NUM_THREADS", "1")
+            peers = [ctx.Process(target=_peer, args=(r, processes, spec, config, Path(data_dir), out_dir, loaded,
+                                                     end, shm.name, barrier), daemon=True)
+                     for r in range(1, processes)]
+            for p in peers:
+                p.start()
+            trainer.exchange = Exchange(shm.name, 0, processes, length, barrier)
         trainer.check_in_sync()
         with tqdm(total=end, initial=trainer.iteration, disable=not show, desc="train") as bar:
             losses, started = [], time.time()
@@ -366,6 +371,8 @@ def train(config: TrainConfig, data_dir: Path, out_dir: Path, resume: bool = Tru
         if peers:
             barrier.abort()
             for p in peers:
+                if p.pid is None:  # never started
+                    continue
                 p.join(10)
                 if p.is_alive():
                     p.terminate()

@@ -52,17 +52,33 @@ class Exchange:
         self._wait()
         return total / np.float32(self.ranks)
 
+    def all_equal(self, vector: np.ndarray) -> bool:
+        """Whether every rank passed the same vector, bit for bit (compared row by row, not through an
+        average: a float32 mean of 3 equal rows need not equal the row)."""
+        n = vector.size  # may be shorter than a row
+        self.rows[self.rank, :n] = vector
+        self._wait()
+        same = all(np.array_equal(self.rows[r, :n], self.rows[0, :n]) for r in range(1, self.ranks))
+        self._wait()
+        return same
+
     def close(self) -> None:
         del self.rows
         self._shm.close()
 
 
+# BatchNorm normalises over each process's share of the batch, so the share must stay large enough to
+# give it meaningful statistics; the process count is part of the recipe for that reason.
+MIN_SHARE = 8
+
+
 def default_processes(batch_size: int) -> int:
-    """One process per core, as many as divide the batch."""
+    """One process per core, as many as divide the batch into shares of at least MIN_SHARE faces."""
     import os
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(p for p in range(1, max(1, cores) + 1) if batch_size % p == 0)
+    limit = max(1, min(cores, batch_size // MIN_SHARE))
+    return max(p for p in range(1, limit + 1) if batch_size % p == 0)
 
 
 def flatten(arrays: Sequence[np.ndarray]) -> np.ndarray:
