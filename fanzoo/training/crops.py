@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -50,9 +52,11 @@ def cut_region(image: np.ndarray, sample: Sample, pre: Preprocessing) -> tuple[n
 
 
 def _key(samples: list[Sample], pre: Preprocessing) -> str:
-    h = hashlib.sha256((repr(pre) + repr(REGION)).encode())
+    """What the regions depend on: the crop geometry (not the decoder), the photos and the boxes."""
+    h = hashlib.sha256((repr(replace(pre, subpixel="")) + repr(REGION)).encode())
     for s in samples:
-        h.update(s.image.encode())
+        stat = os.stat(s.image)
+        h.update(f"{s.image}:{stat.st_size}:{stat.st_mtime_ns}".encode())
         h.update(np.asarray(s.box, np.float64).tobytes())
     return h.hexdigest()[:16]
 
@@ -82,4 +86,7 @@ def cached_regions(samples: list[Sample], pre: Preprocessing, folder: Path,
             np.save(f, regions)
         with atomic_path(frames_path) as tmp, open(tmp, "wb") as f:
             np.save(f, frames)
+        for stale in [*folder.glob("regions-*.npy"), *folder.glob("frames-*.npy")]:
+            if key not in stale.name:  # an older cache (other photos or geometry): 0.9 GB each
+                stale.unlink()
     return np.load(array_path, mmap_mode="r"), np.load(frames_path)
