@@ -20,10 +20,11 @@ MAX_CROP_PIXELS = 4.0  # on any one face
 
 
 def crop_pixels_per_image_pixel(box: tuple[float, ...]) -> float:
-    from fanzoo.preprocessing import box_to_center_scale
+    from fanzoo.preprocessing import box_to_center_scale, crop_to_image_matrix
 
-    _, scale = box_to_center_scale(box, SPEC.preprocessing)
-    return SPEC.preprocessing.input_size / (SPEC.preprocessing.scale_factor * scale)
+    pre = SPEC.preprocessing
+    center, scale = box_to_center_scale(box, pre)
+    return 1.0 / crop_to_image_matrix(center, scale, pre.input_size, pre.scale_factor)[0, 0]
 
 
 def mean_shape_errors(faces: list) -> list[float]:

@@ -43,24 +43,28 @@ class Exchange:
         except threading.BrokenBarrierError as e:
             raise PeerLost("a training process stopped; see its error above") from e
 
+    def _gather(self, vector: np.ndarray, combine):  # noqa: ANN001, ANN202
+        """Write this rank's row, wait for all, combine the rows (each rank alike), wait until all read."""
+        n = vector.size  # may be shorter than a row
+        self.rows[self.rank, :n] = vector
+        self._wait()
+        result = combine(self.rows[:, :n])
+        self._wait()
+        return result
+
     def average(self, vector: np.ndarray) -> np.ndarray:
-        self.rows[self.rank] = vector
-        self._wait()
-        total = self.rows[0].copy()
-        for r in range(1, self.ranks):
-            total += self.rows[r]
-        self._wait()
-        return total / np.float32(self.ranks)
+        def mean(rows: np.ndarray) -> np.ndarray:
+            total = rows[0].copy()  # summed in rank order: every rank gets bit-identical results
+            for row in rows[1:]:
+                total += row
+            return total / np.float32(self.ranks)
+
+        return self._gather(vector, mean)
 
     def all_equal(self, vector: np.ndarray) -> bool:
         """Whether every rank passed the same vector, bit for bit (compared row by row, not through an
         average: a float32 mean of 3 equal rows need not equal the row)."""
-        n = vector.size  # may be shorter than a row
-        self.rows[self.rank, :n] = vector
-        self._wait()
-        same = all(np.array_equal(self.rows[r, :n], self.rows[0, :n]) for r in range(1, self.ranks))
-        self._wait()
-        return same
+        return self._gather(vector, lambda rows: all(np.array_equal(row, rows[0]) for row in rows[1:]))
 
     def close(self) -> None:
         del self.rows
