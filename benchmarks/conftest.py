@@ -6,7 +6,7 @@ benchmark once as a smoke test, on fewer images, so none of them can rot.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +60,7 @@ def has_trained_weights(model: str) -> bool:
     return local_weights(get_model(model)) is not None
 
 
-@lru_cache(maxsize=None)
+@cache
 def model_params(model: str) -> tuple[dict[str, np.ndarray], str]:
     """The tensors a benchmark runs: trained weights when present, else seeded random ones."""
     from fanzoo.export.exporter import source_params
@@ -71,12 +71,12 @@ def model_params(model: str) -> tuple[dict[str, np.ndarray], str]:
     return source_params(spec, None, seed)
 
 
-@lru_cache(maxsize=None)
+@cache
 def artifact_dir(model: str, fmt: str) -> Path:
     """CACHE/<model>/ holding model.<fmt>, exported once from model_params(model)."""
+    from fanzoo.errors import FanzooError
     from fanzoo.export.exporter import export_model
     from fanzoo.export.manifest import read_manifest
-    from fanzoo.errors import FanzooError
     from fanzoo.plugins import get_model
 
     spec = get_model(model)
@@ -117,7 +117,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output
         try:
             import importlib.metadata
             versions[dist] = importlib.metadata.version(dist)
-        except Exception:  # noqa: BLE001 - a missing package is simply not reported
+        except Exception:
             continue
     from .peers import REFERENCE_PYTHON
     if REFERENCE_PYTHON.exists():

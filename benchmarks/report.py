@@ -62,7 +62,8 @@ def render(data: dict) -> str:
             lines.extend([f"## {title}", "", "| input | median ms | ms per face |", "|---|---|---|"])
             for r in sorted(rows, key=lambda r: (r["extra_info"].get("pixels", 0), r["extra_info"]["batch"])):
                 info = r["extra_info"]
-                label = f"{info['batch']} face{'s' if info['batch'] > 1 else ''}" if "pixels" not in info else f"{info['pixels'] / 1e6:.2f} MP"
+                faces = f"{info['batch']} face{'s' if info['batch'] > 1 else ''}"
+                label = faces if "pixels" not in info else f"{info['pixels'] / 1e6:.2f} MP"
                 lines.append(f"| {label} | {ms(r['stats']['median'])} | {ms(r['stats']['median'] / info['batch'])} |")
             lines.append("")
     agreement = [r["extra_info"] for r in groups.get("accuracy: backend agreement", [])]

@@ -16,7 +16,7 @@ _CURVES: dict[str, np.ndarray] = {}
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_backend_agreement(benchmark, model: str, face_crops: np.ndarray) -> None:  # noqa: ANN001
+def test_backend_agreement(benchmark, model: str, face_crops: np.ndarray) -> None:
     """Max heatmap difference and landmark deviation between ONNX Runtime, NNabla (NNP) and the graph."""
     import cv2
 
@@ -62,7 +62,7 @@ def evaluation_images(data_dir: Path, smoke: bool, tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("model", ["2dfan-lite", "2dfan4", "3dfan4"])
-def test_nme_on_300w_test(benchmark, model: str, data_dir: Path, smoke: bool, tmp_path: Path) -> None:  # noqa: ANN001
+def test_nme_on_300w_test(benchmark, model: str, data_dir: Path, smoke: bool, tmp_path: Path) -> None:
     from fanzoo.detection.dlib_hog import DlibHogDetector
     from fanzoo.evaluation import evaluate
     from fanzoo.plugins import get_model
@@ -91,7 +91,7 @@ def dlib_predictor_path() -> Path | None:
     return path if path.is_file() else None
 
 
-def test_dlib_baseline(benchmark, data_dir: Path, smoke: bool, tmp_path: Path) -> None:  # noqa: ANN001
+def test_dlib_baseline(benchmark, data_dir: Path, smoke: bool, tmp_path: Path) -> None:
     """dlib's ERT 68-point predictor on the same detector boxes. It was trained on 300-W, most of this
     test set included, so its numbers are optimistic."""
     import dlib

@@ -10,7 +10,7 @@ MODEL = "2dfan-lite"
 
 
 @pytest.fixture(scope="module")
-def predictor():  # noqa: ANN201
+def predictor():
     from fanzoo.detection.dlib_hog import DlibHogDetector
     from fanzoo.plugins import get_model
     from fanzoo.predictor import Predictor
@@ -20,7 +20,7 @@ def predictor():  # noqa: ANN201
 
 
 @pytest.mark.parametrize("faces", [1, 4, 16])
-def test_faces_per_image(benchmark, predictor, faces: int, smoke: bool) -> None:  # noqa: ANN001
+def test_faces_per_image(benchmark, predictor, faces: int, smoke: bool) -> None:
     image, boxes = tiled(faces)
     benchmark.group = "growth: faces per image (given boxes)"
     benchmark.extra_info.update(kind="growth-faces", runtime="onnxruntime", model=MODEL, batch=faces)
@@ -30,7 +30,7 @@ def test_faces_per_image(benchmark, predictor, faces: int, smoke: bool) -> None:
 
 
 @pytest.mark.parametrize("long_side", [512, 1024, 2048])
-def test_image_size(benchmark, predictor, long_side: int, smoke: bool) -> None:  # noqa: ANN001
+def test_image_size(benchmark, predictor, long_side: int, smoke: bool) -> None:
     """With the detector: its cost grows with the pixels, the network's does not."""
     image = resized(long_side)
     benchmark.group = "growth: image size (detector + network, 1 face)"

@@ -20,7 +20,7 @@ ROUNDS = {"onnxruntime": 7, "pytorch": 7, "nnabla": 3, "nnabla-graph": 3}
 FAN_STACKS = {"2dfan1": 1, "2dfan2": 2, "2dfan4": 4, "3dfan4": 4}
 
 
-def sessions(model: str, runtime: str):  # noqa: ANN201
+def sessions(model: str, runtime: str):
     """(landmark session, depth session or None) for fanzoo runtimes."""
     from fanzoo.graph import GraphSession
     from fanzoo.plugins import get_model, plugins
@@ -40,7 +40,7 @@ def sessions(model: str, runtime: str):  # noqa: ANN201
 
 
 @pytest.fixture(scope="module")
-def torch_peers(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def torch_peers(tmp_path_factory: pytest.TempPathFactory):
     peers: dict[str, TorchPeer] = {}
 
     def get(model: str) -> TorchPeer:
@@ -68,7 +68,7 @@ def rounds(runtime: str, smoke: bool) -> int:
 
 @pytest.mark.parametrize("runtime, batch", CASES)
 @pytest.mark.parametrize("model", MODELS)
-def test_network(benchmark, model: str, runtime: str, batch: int, face_crops: np.ndarray, torch_peers,  # noqa: ANN001
+def test_network(benchmark, model: str, runtime: str, batch: int, face_crops: np.ndarray, torch_peers,
                  smoke: bool) -> None:
     """Network only: the landmark network (and, for 3D, ResNetDepth) on `batch` face crops."""
     from fanzoo.plugins import get_model
@@ -104,7 +104,7 @@ def test_network(benchmark, model: str, runtime: str, batch: int, face_crops: np
 
 @pytest.mark.parametrize("runtime, faces", CASES)
 @pytest.mark.parametrize("model", MODELS)
-def test_end_to_end(benchmark, model: str, runtime: str, faces: int, torch_peers, smoke: bool) -> None:  # noqa: ANN001
+def test_end_to_end(benchmark, model: str, runtime: str, faces: int, torch_peers, smoke: bool) -> None:
     """Image in, landmarks out, with given boxes: crop, batch, network, decode and (3D) depth."""
     from fanzoo.plugins import get_model
     from fanzoo.predictor import Predictor
@@ -124,7 +124,7 @@ def test_end_to_end(benchmark, model: str, runtime: str, faces: int, torch_peers
     assert len(result) == faces
 
 
-def test_detector(benchmark, smoke: bool) -> None:  # noqa: ANN001
+def test_detector(benchmark, smoke: bool) -> None:
     """dlib HOG on the 512x512 photo, for scale against the network times."""
     from fanzoo.detection.dlib_hog import DlibHogDetector
 

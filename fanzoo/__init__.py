@@ -1,8 +1,17 @@
 """fanzoo: FAN face alignment (2D and 3D, 68 landmarks), defined once in NNabla and run through backend plugins."""
 from __future__ import annotations
 
-from .errors import (ArtifactError, BackendUnavailableError, ChecksumError, ExportError, FanzooError,
-                     InputError, UnknownBackendError, UnknownModelError, WeightsError)
+from .errors import (
+                     ArtifactError,
+                     BackendUnavailableError,
+                     ChecksumError,
+                     ExportError,
+                     FanzooError,
+                     InputError,
+                     UnknownBackendError,
+                     UnknownModelError,
+                     WeightsError,
+)
 
 __version__ = "0.1.0"
 

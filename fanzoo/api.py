@@ -19,7 +19,7 @@ DEFAULT_DETECTOR = "dlib-hog"
 def load_predictor(model: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND, device: str = "cpu",
                    detector: str | None = DEFAULT_DETECTOR, flip: bool = False, artifacts: Path | str | None = None,
                    threads: int | None = None, batch_size: int = 8, detector_options: dict[str, Any] | None = None,
-                   announce=log.warning) -> Predictor:  # noqa: ANN001
+                   announce=log.warning) -> Predictor:
     """Resolve every name, prepare the artifacts the backend needs, and return a Predictor.
 
     ``detector=None`` means boxes will always be given to ``predict``.
@@ -28,7 +28,7 @@ def load_predictor(model: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND, d
     runtime = plugins().backend(backend)
     folder = Path(artifacts) if artifacts is not None else None
 
-    def session(name: str):  # noqa: ANN202
+    def session(name: str):
         path = resolve_artifact(get_model(name), runtime.artifact_format, folder, announce=announce)
         return runtime.load(path, device=device, threads=threads)
 

@@ -46,7 +46,7 @@ def _usable(folder: Path, fmt: str, fingerprint: str | None) -> Manifest | None:
 
 
 def resolve_artifact(spec: ModelSpec, fmt: str, folder: Path | None = None, auto_export: bool = True,
-                     announce=log.warning) -> Path:  # noqa: ANN001
+                     announce=log.warning) -> Path:
     """Path of ``<folder>/<model>/model.<fmt>``.
 
     With ``folder`` given, it must already hold the artifact (any weights: the user chose it). Otherwise

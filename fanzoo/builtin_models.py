@@ -1,7 +1,7 @@
 """The FAN family and ResNetDepth, registered through the same hook that third-party model plugins use."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .hookspecs import hookimpl
 from .registry import ModelSpec, Preprocessing, TensorSpec, WeightsSource
@@ -75,7 +75,8 @@ def builtin_specs() -> list[ModelSpec]:
                  description="3D-FAN: 2D-FAN-4 trained on 3D projections; z comes from resnetdepth",
                  weights=official("3DFAN4_NNabla_model.h5", "3DFAN4-7835d9f11d.pth.tar"),
                  license=OFFICIAL_LICENSE),
-        *(fan_spec(s, f"2dfan{s}", description=f"2D-FAN with {s} stack{'s' if s > 1 else ''} ({no_weights})", license="BSD-3-Clause")
+        *(fan_spec(s, f"2dfan{s}", description=f"2D-FAN with {s} stack{'s' if s > 1 else ''} ({no_weights})",
+                   license="BSD-3-Clause")
           for s in (1, 2, 3)),
         ModelSpec(
             name="resnetdepth", task="depth", builder=DEPTH_BUILDER, config={},

@@ -1,7 +1,7 @@
 """Annotated images: boxes and landmarks; for 3D, points coloured from near (red) to far (blue)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

@@ -4,9 +4,9 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 

@@ -1,9 +1,9 @@
 """Build a registered model as an NNabla graph and fill it with checked weights (imports nnabla)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -16,8 +16,8 @@ class Network:
     """A built graph and its parameters, which live in their own scope dict (not the global one)."""
 
     spec: ModelSpec
-    x: "nn.Variable"  # noqa: F821
-    y: "nn.Variable"  # noqa: F821
+    x: nn.Variable  # noqa: F821
+    y: nn.Variable  # noqa: F821
     params: dict  # full name -> nn.Variable
     scope: dict  # NNabla's nested scope dict: building under it again reuses the same parameters
 

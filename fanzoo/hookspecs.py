@@ -1,7 +1,7 @@
 """Plugin hook specifications (pluggy). Built-in models, backends and detectors use these same hooks."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pluggy
 

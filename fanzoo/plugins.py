@@ -4,8 +4,9 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pluggy
 
@@ -49,7 +50,7 @@ class Plugins:
     detectors: dict[str, DetectorEntry] = field(default_factory=dict)
 
     @classmethod
-    def collect(cls, pm: pluggy.PluginManager) -> "Plugins":
+    def collect(cls, pm: pluggy.PluginManager) -> Plugins:
         self = cls(pm)
 
         def add_model(spec: ModelSpec) -> None:

@@ -6,7 +6,7 @@ crop moves the landmarks.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

@@ -1,7 +1,7 @@
 """Load the fixtures made by tools/make_fixtures.py with the authors' code, and rebuild their weights."""
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from fanzoo.weights.synthetic import synthetic_params
 from .conftest import FIXTURES
 
 
-@lru_cache(maxsize=None)
+@cache
 def fixture(name: str) -> dict[str, np.ndarray]:
     with np.load(FIXTURES / f"parity_{name}.npz") as f:
         return {k: f[k] for k in f.files}
@@ -27,7 +27,7 @@ def fixture_params(model: str, seed: int, prefix: str, record: dict[str, np.ndar
     return params
 
 
-@lru_cache(maxsize=None)
+@cache
 def sessions(name: str) -> tuple[GraphSession, GraphSession | None]:
     record = fixture(name)
     fan = GraphSession(get_model(name), fixture_params(name, int(record["seed"]), "bn:", record))

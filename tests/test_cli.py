@@ -17,7 +17,7 @@ def commands() -> None:
     from fanzoo.cli import evaluate, export, info, predict, train, weights  # noqa: F401
 
 
-def run(*args: str):  # noqa: ANN201
+def run(*args: str):
     return CliRunner().invoke(cli, list(args))
 
 

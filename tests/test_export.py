@@ -27,12 +27,12 @@ def ort_run(path: Path, x: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture
-def tiny(tmp_path: Path):  # noqa: ANN201
+def tiny(tmp_path: Path):
     with use_plugins(plugins_with(tiny_spec())) as p:
         yield p.models.get("tinyfan")
 
 
-def test_manifest_and_reference_tensors(tiny, tmp_path: Path) -> None:  # noqa: ANN001
+def test_manifest_and_reference_tensors(tiny, tmp_path: Path) -> None:
     from fanzoo.export.exporter import export
 
     export("tinyfan", "onnx", tmp_path, random_seed=3)
@@ -56,7 +56,7 @@ def test_manifest_and_reference_tensors(tiny, tmp_path: Path) -> None:  # noqa: 
     assert all(init.data_type == onnx.TensorProto.FLOAT for init in model.graph.initializer)
 
 
-def test_both_formats_share_one_folder(tiny, tmp_path: Path) -> None:  # noqa: ANN001
+def test_both_formats_share_one_folder(tiny, tmp_path: Path) -> None:
     from fanzoo.export.exporter import export
 
     export("tinyfan", "onnx", tmp_path, random_seed=3)
@@ -67,7 +67,7 @@ def test_both_formats_share_one_folder(tiny, tmp_path: Path) -> None:  # noqa: A
     assert set(manifest.artifacts) == {"nnp"} and not (tmp_path / "tinyfan" / "model.onnx").exists()
 
 
-def test_fixed_batch(tiny, tmp_path: Path) -> None:  # noqa: ANN001
+def test_fixed_batch(tiny, tmp_path: Path) -> None:
     from fanzoo.export.exporter import export
 
     export("tinyfan", "onnx", tmp_path, random_seed=3, batch=3)
@@ -77,7 +77,7 @@ def test_fixed_batch(tiny, tmp_path: Path) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("opset", [7, 9, 12, 14, 17])
-def test_unsupported_opset_is_refused(tiny, tmp_path: Path, opset: int) -> None:  # noqa: ANN001
+def test_unsupported_opset_is_refused(tiny, tmp_path: Path, opset: int) -> None:
     from fanzoo.export.exporter import export
 
     with pytest.raises(ExportError, match="opset"):
@@ -86,7 +86,7 @@ def test_unsupported_opset_is_refused(tiny, tmp_path: Path, opset: int) -> None:
 
 
 @pytest.mark.parametrize("opset", [10, 11])
-def test_other_supported_opsets(tiny, tmp_path: Path, opset: int) -> None:  # noqa: ANN001
+def test_other_supported_opsets(tiny, tmp_path: Path, opset: int) -> None:
     from fanzoo.export.exporter import export
 
     export("tinyfan", "onnx", tmp_path, random_seed=3, opset=opset)
@@ -105,7 +105,7 @@ def test_converter_silent_downgrade_is_caught(tmp_path: Path, monkeypatch: pytes
         onnx_convert.nnp_to_onnx_model(tmp_path / "resnetdepth" / "model.nnp", 12, dynamic_batch=True)
 
 
-def test_failed_export_keeps_the_good_artifact(tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_failed_export_keeps_the_good_artifact(tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from fanzoo.export import exporter
 
     exporter.export("tinyfan", "onnx", tmp_path, random_seed=3)

@@ -21,7 +21,7 @@ ASTRONAUT = ROOT / "examples" / "images" / "astronaut.jpg"
 HOPPER = ROOT / "examples" / "images" / "grace_hopper.jpg"
 
 
-def invoke(*args: str) -> "object":
+def invoke(*args: str) -> object:
     from fanzoo.cli import evaluate, export, info, predict, train, weights  # noqa: F401
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 

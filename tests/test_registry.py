@@ -26,7 +26,7 @@ def test_unknown_model_lists_known_ones() -> None:
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
-def test_schema(spec) -> None:  # noqa: ANN001
+def test_schema(spec) -> None:
     assert spec.name == spec.name.lower() and re.fullmatch(r"[a-z0-9][a-z0-9-]*", spec.name)
     assert re.fullmatch(r"[\w.]+:\w+", spec.builder)
     assert spec.inputs and spec.outputs and spec.inputs[0].shape[0] is None
@@ -53,7 +53,7 @@ def test_schema(spec) -> None:  # noqa: ANN001
 
 @pytest.mark.slow
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
-def test_declared_size_matches_graph(spec) -> None:  # noqa: ANN001
+def test_declared_size_matches_graph(spec) -> None:
     pytest.importorskip("nnabla")
     from fanzoo.graph import build
     from fanzoo.models.complexity import count_macs, count_params

@@ -53,9 +53,8 @@ def params_of(run: Path) -> dict[str, np.ndarray]:
 def test_training_runs_and_resumes_exactly(subset: Path, tmp_path: Path) -> None:
     pytest.importorskip("nnabla")
     from fanzoo.training import train
-    from fanzoo.training.loop import summary
+    from fanzoo.training.loop import initial_params, summary
     from fanzoo.weights.h5params import read_h5_params
-    from fanzoo.training.loop import initial_params
 
     spec = tiny_spec()
     a, b = run_dir(tmp_path, "a"), run_dir(tmp_path, "b")

@@ -44,7 +44,7 @@ def test_name_map_round_trip() -> None:
 
 
 class Evil:
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         import os
         return (os.system, ("touch /tmp/fanzoo-pwned",))
 
@@ -88,13 +88,13 @@ nnabla = pytest.importorskip("nnabla")
 
 
 @pytest.fixture
-def tiny_plugins():  # noqa: ANN201
+def tiny_plugins():
     with use_plugins(plugins_with(tiny_spec())) as p:
         yield p
 
 
 @pytest.mark.parametrize("name", CHECKPOINTS)
-def test_imported_authors_checkpoint_reproduces_their_output(name: str, tiny_plugins, isolated_home) -> None:  # noqa: ANN001
+def test_imported_authors_checkpoint_reproduces_their_output(name: str, tiny_plugins, isolated_home) -> None:
     from fanzoo.graph import GraphSession
     from fanzoo.weights.importer import import_weights
 
@@ -106,7 +106,7 @@ def test_imported_authors_checkpoint_reproduces_their_output(name: str, tiny_plu
     assert np.abs(out - io["y"]).max() / np.abs(io["y"]).max() <= 1e-5
 
 
-def test_official_layout_loads_with_nnabla_own_loader(tiny_plugins, tmp_path: Path) -> None:  # noqa: ANN001
+def test_official_layout_loads_with_nnabla_own_loader(tiny_plugins, tmp_path: Path) -> None:
     import nnabla as nn
 
     from fanzoo.weights.importer import import_weights
@@ -126,7 +126,7 @@ def test_official_layout_loads_with_nnabla_own_loader(tiny_plugins, tmp_path: Pa
     (lambda p: p.__setitem__("l0/conv/b", np.zeros((67,), np.float32)), "'l0/conv/b' has shape"),
     (lambda p: p.__setitem__("bn1/bn/var", np.full((1, 8, 1, 1), np.nan, np.float32)), "NaN"),
 ])
-def test_bad_parameters_name_the_offender_and_leave_cache(damage, message, tiny_plugins, tmp_path: Path) -> None:  # noqa: ANN001
+def test_bad_parameters_name_the_offender_and_leave_cache(damage, message, tiny_plugins, tmp_path: Path) -> None:
     from fanzoo.weights.importer import import_weights
     from fanzoo.weights.store import cached_weights
 
@@ -148,7 +148,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     payload = b""
     lie_about_length = False
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.send_response(200)
         length = len(self.payload) * (2 if self.lie_about_length else 1)
         self.send_header("Content-Length", str(length))
@@ -160,7 +160,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server():  # noqa: ANN201
+def server():
     httpd = http.server.HTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -168,7 +168,7 @@ def server():  # noqa: ANN201
     httpd.shutdown()
 
 
-def test_fetch_verifies_and_imports(server, isolated_home) -> None:  # noqa: ANN001
+def test_fetch_verifies_and_imports(server, isolated_home) -> None:
     from fanzoo.weights.download import fetch
 
     payload = (FIXTURES / CHECKPOINTS[1]).read_bytes()
@@ -182,7 +182,7 @@ def test_fetch_verifies_and_imports(server, isolated_home) -> None:  # noqa: ANN
     assert target.is_file() and read_h5_params(target)
 
 
-def test_fetch_rejects_wrong_hash_and_leaves_nothing(server, isolated_home) -> None:  # noqa: ANN001
+def test_fetch_rejects_wrong_hash_and_leaves_nothing(server, isolated_home) -> None:
     from fanzoo.registry import WeightsSource
     from fanzoo.weights.download import fetch
 
@@ -194,7 +194,7 @@ def test_fetch_rejects_wrong_hash_and_leaves_nothing(server, isolated_home) -> N
     assert not [p for p in isolated_home.rglob("*") if p.is_file()]
 
 
-def test_interrupted_download_leaves_no_partial_file(server, isolated_home) -> None:  # noqa: ANN001
+def test_interrupted_download_leaves_no_partial_file(server, isolated_home) -> None:
     from fanzoo.registry import WeightsSource
     from fanzoo.weights.download import fetch
 
@@ -206,7 +206,7 @@ def test_interrupted_download_leaves_no_partial_file(server, isolated_home) -> N
     assert not [p for p in isolated_home.rglob("*") if p.is_file()]
 
 
-def test_offline_is_a_clear_error(isolated_home) -> None:  # noqa: ANN001
+def test_offline_is_a_clear_error(isolated_home) -> None:
     from fanzoo.registry import WeightsSource
     from fanzoo.weights.download import fetch
 
@@ -216,7 +216,7 @@ def test_offline_is_a_clear_error(isolated_home) -> None:  # noqa: ANN001
         fetch(spec, progress=False)
 
 
-def test_unverifiable_source_needs_a_hash(server, isolated_home) -> None:  # noqa: ANN001
+def test_unverifiable_source_needs_a_hash(server, isolated_home) -> None:
     from fanzoo.registry import WeightsSource
     from fanzoo.weights.download import fetch
 

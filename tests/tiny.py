@@ -26,7 +26,7 @@ class TinyPlugin:
         self.spec = spec
 
     @hookimpl
-    def register_models(self, register) -> None:  # noqa: ANN001
+    def register_models(self, register) -> None:
         register(self.spec)
 
 

@@ -130,7 +130,7 @@ def run_pipeline(fa: face_alignment.FaceAlignment, image: np.ndarray, box: np.nd
     seen: dict[str, np.ndarray] = {}
     original = fa_api.get_preds_fromhm
 
-    def recording(hm, center, scale):  # noqa: ANN001
+    def recording(hm, center, scale):
         preds, preds_orig, scores = original(hm, center, scale)
         seen["heatmap_coords"] = preds[0].copy()
         seen["float_xy"] = np.stack([float_transform(p, center, scale, hm.shape[-1]) for p in preds[0]])

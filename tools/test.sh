@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install.sh
 bash tools/reference_env.sh   # the authors' PyTorch code: a peer in the benchmark smoke run
+.venv/bin/ruff check .   # the linter configured in pyproject.toml
 export FANZOO_HOME="$(pwd)/.test-home"   # never the user's cache
 rm -rf "$FANZOO_HOME" && mkdir -p "$FANZOO_HOME"
 .venv/bin/python -m pytest tests plugins/fanzoo-onnxruntime/tests plugins/fanzoo-nnabla/tests \

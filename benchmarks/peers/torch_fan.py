@@ -11,9 +11,9 @@ from __future__ import annotations
 import sys
 import time
 
+import face_alignment
 import numpy as np
 import torch
-import face_alignment
 from face_alignment.models import FAN, ResNetDepth
 
 

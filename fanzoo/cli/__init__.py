@@ -18,7 +18,7 @@ def configure_logging(verbose: int) -> None:
 
 
 class FanzooGroup(click.Group):
-    def invoke(self, ctx: click.Context):  # noqa: ANN201
+    def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except FanzooError as exc:

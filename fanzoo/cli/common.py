@@ -9,6 +9,7 @@ from typing import Any
 import click
 from tqdm import tqdm
 
+
 def use_color() -> bool | None:
     return False if os.environ.get("NO_COLOR") else None
 
@@ -24,5 +25,5 @@ def progress_bar(total: int, desc: str = "") -> tqdm:
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
+    line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])

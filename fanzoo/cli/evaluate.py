@@ -29,7 +29,8 @@ def evaluate(datasets: tuple[Path, ...], model: str | None, backend: str | None,
              boxes: str, flip: bool, artifacts: Path | None, out_dir: Path | None, as_json: bool) -> None:
     """Evaluate on DATASETS: folders of images with iBUG .pts files beside them."""
     from .. import api
-    from ..evaluation import dataset_pairs, evaluate as run, plot_ced, write_csv
+    from ..evaluation import dataset_pairs, plot_ced, write_csv
+    from ..evaluation import evaluate as run
 
     total = len(dataset_pairs(datasets))
     backend = backend or api.DEFAULT_BACKEND

@@ -56,7 +56,7 @@ def scaled_faces(faces: list, factor: float) -> list:
             for f in faces]
 
 
-def run_chunk(predictor, paths: list[Path], boxes_for) -> list[ImageOutcome]:  # noqa: ANN001
+def run_chunk(predictor, paths: list[Path], boxes_for) -> list[ImageOutcome]:
     from ..imageio import load_image
 
     outcomes, loaded = [], []
@@ -108,7 +108,7 @@ def write_outputs(outcome: ImageOutcome, output: Path | None, single: bool, pts_
             write_pts(pts_dir / f"{name}.pts", face.landmarks)
 
 
-def predict_chunk(predictor, chunk: list[Path], boxes_for, output: Path | None, single: bool,  # noqa: ANN001
+def predict_chunk(predictor, chunk: list[Path], boxes_for, output: Path | None, single: bool,
                   pts_dir: Path | None, json_out: str | None) -> list[ImageOutcome]:
     outcomes = run_chunk(predictor, chunk, boxes_for)
     for outcome in outcomes:
@@ -164,7 +164,7 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
     if given and detector:
         raise click.UsageError("--box replaces the detector; drop --detector")
 
-    def boxes_for(path: Path):  # noqa: ANN202
+    def boxes_for(path: Path):
         if given:
             return given
         if by_name is not None:

@@ -26,7 +26,8 @@ def train(data: Path | None, model: str, out_dir: Path | None, iterations: int |
     """Train MODEL on DATA, a folder of images with iBUG .pts files (default: ../shared/data/300w/trainset)."""
     from ..errors import InputError
     from ..plugins import get_model
-    from ..training.loop import TrainConfig, Trainer, train as run
+    from ..training.loop import TrainConfig, Trainer
+    from ..training.loop import train as run
 
     spec = get_model(model)
     if spec.task != "landmarks":

@@ -1,7 +1,8 @@
 """Built-in face detectors, registered through the same hook as third-party ones (dlib is imported lazily)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..hookspecs import hookimpl
 

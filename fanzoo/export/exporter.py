@@ -5,8 +5,8 @@ import datetime as _dt
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -62,7 +62,7 @@ def source_params(spec: ModelSpec, weights: Path | None, random_seed: int | None
     return params, sha256_file(path)
 
 
-def _validation_backend(fmt: str):  # noqa: ANN202
+def _validation_backend(fmt: str):
     backends = [b for b in plugins().backends.values() if b.artifact_format == fmt]
     if not backends:
         raise ExportError(f"no installed backend loads {fmt} artifacts, so the export cannot be validated; "
@@ -94,7 +94,7 @@ def export_model(spec: ModelSpec, fmt: str, folder: Path, weights: Path | None =
                  batch: int | None = None, random_seed: int | None = None) -> Manifest:
     """Write (or rewrite) one format of one model into ``folder``, atomically; keeps the other format when
     it was made from the same weights."""
-    from ..graph import build, assign
+    from ..graph import assign, build
     from ..weights.store import sha256_file
     from .nnp import save_nnp
 
@@ -157,8 +157,8 @@ def export_model(spec: ModelSpec, fmt: str, folder: Path, weights: Path | None =
     return manifest
 
 
-def validate_fixed(spec: ModelSpec, fmt: str, artifact: Path, inputs: np.ndarray, net, batch: int) -> float:  # noqa: ANN001
-    from ..graph import build, assign
+def validate_fixed(spec: ModelSpec, fmt: str, artifact: Path, inputs: np.ndarray, net, batch: int) -> float:
+    from ..graph import assign, build
 
     fixed = build(spec, batch)
     assign(fixed, {k: v.d for k, v in net.params.items()})

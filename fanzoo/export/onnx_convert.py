@@ -65,7 +65,7 @@ def nnp_to_onnx_model(nnp_path: Path, opset: int, dynamic_batch: bool, batch: in
     return model
 
 
-def make_batch_dynamic(model) -> None:  # noqa: ANN001
+def make_batch_dynamic(model) -> None:
     """Mark axis 0 of every graph input and output symbolic, and un-hard-code Reshape's batch."""
     from onnx import numpy_helper
 
@@ -89,7 +89,7 @@ def make_batch_dynamic(model) -> None:  # noqa: ANN001
         tensor.CopyFrom(numpy_helper.from_array(shape, tensor.name))
 
 
-def check_float32(model) -> None:  # noqa: ANN001
+def check_float32(model) -> None:
     from onnx import TensorProto
 
     for init in model.graph.initializer:

@@ -1,8 +1,8 @@
 """Reference tensors in the ONNX model zoo layout: test_data_set_N/input_K.pb and output_K.pb (TensorProto)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 
-
 def default_data() -> Path:
     # as `fanzoo train`: relative to the project root, where commands are run from
     return Path(os.environ.get("FANZOO_DATA", "../shared/data")) / "300w" / "trainset"

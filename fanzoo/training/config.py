@@ -1,8 +1,9 @@
 """The training recipe (TrainConfig) and its JSON form, which a run folder keeps so a resume uses the same recipe."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 from .data import Augmentation
 

@@ -11,7 +11,6 @@ example from the region differs from one cut from the photo only by the resampli
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 from dataclasses import replace

@@ -269,7 +269,7 @@ def run_config(config: TrainConfig, out_dir: Path, resume: bool, keep_recipe: bo
 
 
 def _peer(rank: int, ranks: int, spec: ModelSpec, config: TrainConfig, data_dir: Path, out_dir: Path,
-          load: bool, end: int, shm_name: str, barrier) -> None:  # noqa: ANN001
+          load: bool, end: int, shm_name: str, barrier) -> None:
     """Body of a helper process (rank >= 1): the same steps as rank 0, which alone validates and saves."""
     try:
         trainer = Trainer(spec, config, data_dir, out_dir, rank, ranks)

@@ -8,8 +8,8 @@ same shared rows and sums them in the same order, which gives bit-identical aver
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from multiprocessing import shared_memory
-from typing import Sequence
 
 import numpy as np
 
@@ -43,7 +43,7 @@ class Exchange:
         except threading.BrokenBarrierError as e:
             raise PeerLost("a training process stopped; see its error above") from e
 
-    def _gather(self, vector: np.ndarray, combine):  # noqa: ANN001, ANN202
+    def _gather(self, vector: np.ndarray, combine):
         """Write this rank's row, wait for all, combine the rows (each rank alike), wait until all read."""
         n = vector.size  # may be shorter than a row
         self.rows[self.rank, :n] = vector

@@ -1,8 +1,8 @@
 """NNabla parameter files (.h5, the layout of ``nn.save_parameters``) read and written with h5py alone."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 

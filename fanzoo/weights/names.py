@@ -5,7 +5,8 @@ conv ``a.b.weight``/``a.b.bias`` <-> ``a/b/conv/W``/``a/b/conv/b``; BatchNorm we
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

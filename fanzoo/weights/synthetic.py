@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 import numpy as np
 
@@ -27,7 +27,7 @@ def _runtime_version() -> str | None:
 class OnnxRuntimeSession:
     """One InferenceSession; inputs are validated against the model's declared shapes first."""
 
-    def __init__(self, session) -> None:  # noqa: ANN001
+    def __init__(self, session) -> None:
         self._session = session
         self.input_names = tuple(i.name for i in session.get_inputs())
         self.output_names = tuple(o.name for o in session.get_outputs())
