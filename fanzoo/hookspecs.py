@@ -1,8 +1,12 @@
-"""Plugin hook specifications (pluggy). Built-in models, backends and detectors use these same hooks."""
+"""Plugin hook specifications (pluggy). Built-in models, backends and detectors use these same hooks.
+
+Every hook is documented, with a runnable example, in docs/plugins.md (a test checks both).
+"""
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import click
 import pluggy
 
 PROJECT = "fanzoo"
@@ -28,3 +32,11 @@ def register_backends(register: Callable[..., None]) -> None:
 def register_detectors(register: Callable[..., None]) -> None:
     """Register face detectors: call ``register(name, factory, description)``, where ``factory(**options)``
     returns an object that follows :class:`fanzoo.detection.FaceDetector`."""
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add subcommands to the ``fanzoo`` command: decorate functions with ``@cli.command()``.
+
+    A command whose name is taken (by fanzoo or another plugin) is not added; the clash is reported.
+    """

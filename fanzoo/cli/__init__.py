@@ -35,9 +35,15 @@ class FanzooGroup(click.Group):
 def cli(verbose: int) -> None:
     """FAN face alignment: 68 landmarks in 2D and 3D, run through interchangeable backends."""
     configure_logging(verbose)
+    if click.get_current_context().invoked_subcommand != "plugins":  # which reports them itself
+        from ..plugins import plugins
+
+        plugins().warn_problems()
 
 
 def main() -> None:
+    from ..plugins import plugins
     from . import evaluate, export, info, predict, train, weights  # noqa: F401  (registers subcommands)
 
+    plugins(warn=False).add_commands(cli)  # a plugin's failure is reported once the command line is parsed
     cli(prog_name="fanzoo")
