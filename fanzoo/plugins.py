@@ -63,7 +63,7 @@ class PluginManager(pluggy.PluginManager):
 
     def load_entry_points(self) -> None:
         allowed = os.environ.get(LOAD_ENV)
-        wanted = None if allowed is None else {canonical(n) for n in allowed.split(",") if n.strip()}
+        wanted = None if allowed is None else {canonical(n.strip()) for n in allowed.split(",") if n.strip()}
         seen: set[tuple[str, str]] = set()
         found: set[str] = set()
         points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
