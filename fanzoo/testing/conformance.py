@@ -141,9 +141,10 @@ class BackendConformance:
         requested = requested_folders()
         if requested is None:
             return
-        mine = [c for c in cases if c.source == f"${ARTIFACTS_ENV}"]
-        assert mine, (f"${ARTIFACTS_ENV} names {len(requested)} model folder(s) but none holds a "
-                      f"{backend.artifact_format} artifact for {self.backend_name}")
+        tested = {case.folder.resolve() for case in cases}
+        assert any(folder.resolve() in tested for folder in requested), (
+            f"${ARTIFACTS_ENV} names {len(requested)} model folder(s) ({', '.join(f.name for f in requested)}) but "
+            f"none holds a {backend.artifact_format} artifact, which {self.backend_name} loads")
 
     def test_matches_reference_tensors(self, sessions: list[tuple[Case, Any]]) -> None:
         messages = []

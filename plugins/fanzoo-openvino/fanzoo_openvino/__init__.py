@@ -1,12 +1,16 @@
 """fanzoo backend that runs exported ONNX artifacts with OpenVINO (which reads .onnx directly).
 
 Imports openvino only when a session is loaded or devices are listed. fp32 is always asked for explicitly:
-on CPUs with AVX-512 BF16 or AMX, OpenVINO's CPU plugin otherwise runs bf16 without a word.
+on CPUs with AVX-512 BF16 or AMX, OpenVINO's CPU plugin otherwise runs bf16 without a word. And fanzoo does
+not phone home: `import openvino` imports its model converter, which (unless the user opted out) sends usage
+statistics to Google Analytics and writes ~/intel/; this plugin imports openvino with the converter's no-op
+telemetry stub instead (when openvino is already imported, it is left as it is).
 """
 from __future__ import annotations
 
 import importlib.metadata
 import os
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,10 +33,23 @@ def _runtime_version() -> str | None:
         return None
 
 
-def _core() -> Any:
-    import openvino as ov
+def _import_openvino() -> Any:
+    if "openvino" not in sys.modules and "openvino_telemetry" not in sys.modules:
+        # a None entry makes `import openvino_telemetry` fail, so openvino.tools.ovc falls back to its stub;
+        # removed right after, so that code of the user's that imports the package later still can
+        sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]
+        try:
+            import openvino
+        finally:
+            del sys.modules["openvino_telemetry"]
+        return openvino
+    import openvino
 
-    return ov.Core()
+    return openvino
+
+
+def _core() -> Any:
+    return _import_openvino().Core()
 
 
 class OpenVinoSession:

@@ -17,9 +17,9 @@ class TestOpenVinoConformance(BackendConformance):
 
 
 def _bf16_supported() -> bool:
-    import openvino as ov
+    from fanzoo_openvino import _core
 
-    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 def test_fp32_is_asked_for_explicitly() -> None:
@@ -50,11 +50,17 @@ def test_bf16_runs_in_bf16_and_stays_close() -> None:
         assert fp32_error < 1e-4 and 1e-3 < bf16_error < 0.5, (folder.name, fp32_error, bf16_error)
 
 
-def test_registering_does_not_import_openvino() -> None:
+def test_no_telemetry_is_sent_or_written(tmp_path) -> None:
+    """`import openvino` alone writes ~/intel/ and queues usage statistics for Google Analytics; through the
+    plugin, neither happens (a fresh interpreter with an empty home)."""
+    import os
     import subprocess
     import sys
 
-    code = ("import sys\nfrom fanzoo.plugins import plugins\n"
-            "assert 'openvino' in plugins().backends\n"
-            "assert not any(m.split('.')[0] == 'openvino' for m in sys.modules), 'registering imported openvino'\n")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    code = ("import sys\nfrom fanzoo.plugins import plugins\nfrom fanzoo.testing.coverage import coverage_folders\n"
+            "backend = plugins().backend('openvino')\n"
+            "assert not any(m.split('.')[0] == 'openvino' for m in sys.modules), 'registering imported openvino'\n"
+            "backend.load(coverage_folders()[0] / 'model.onnx').run\n"
+            "assert 'openvino' in sys.modules and 'openvino_telemetry' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "HOME": str(tmp_path)})
+    assert list(tmp_path.iterdir()) == []
