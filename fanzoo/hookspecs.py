@@ -5,9 +5,12 @@ Every hook is documented, with a runnable example, in docs/plugins.md (a test ch
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import click
 import pluggy
+
+if TYPE_CHECKING:
+    import click
 
 PROJECT = "fanzoo"
 hookspec = pluggy.HookspecMarker(PROJECT)

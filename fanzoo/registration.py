@@ -4,14 +4,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import click
-
 from .backend import contract_problems
 from .errors import FanzooError
 from .plugin_records import Claim, PluginRecord, one_line, settle_claims
 from .registry import ModelSpec
 
 if TYPE_CHECKING:
+    import click
+
     from .plugins import PluginManager, Plugins
 
 HOOK_KINDS = {"register_models": "model", "register_backends": "backend", "register_detectors": "detector"}
@@ -75,6 +75,8 @@ def collect_registrations(pm: PluginManager, rejected: Rejected) -> dict[str, li
 
 
 def _ambiguous(name: str, reason: str) -> click.Command:
+    import click
+
     def fail() -> None:
         raise FanzooError(reason)
 
@@ -83,6 +85,8 @@ def _ambiguous(name: str, reason: str) -> click.Command:
 
 def collect_commands(plugins: Plugins, group: click.Group) -> None:
     """Add the plugins' commands to ``group``; fanzoo's own commands win any clash."""
+    import click
+
     claims: list[Claim] = []
     for record in plugins.records:
         if record.plugin is None:

@@ -235,3 +235,20 @@ def test_a_plugin_adds_a_command(troubled_site: Path) -> None:
     assert "hello" in fanzoo(["--help"], troubled_site).stdout
     listing = fanzoo(["backends"], troubled_site)
     assert listing.returncode == 0 and "onnxruntime" in listing.stdout
+
+
+def test_the_backends_listing_survives_a_misbehaving_backend(site: Path) -> None:
+    import re
+
+    from click.testing import CliRunner
+
+    import fanzoo.cli.info  # noqa: F401  (registers the subcommands)
+    from fanzoo.cli import cli
+    from fanzoo.plugins import use_plugins
+
+    install(site, "fanzoo-oddity", "oddity", BACKEND.format(name="oddity") + "Renamed.devices = lambda self: ['cpu']\n")
+    with use_plugins(collect()):
+        result = CliRunner().invoke(cli, ["backends"])
+    assert result.exit_code == 0, result.output
+    assert "  oddity: TypeError: devices() must return fanzoo.backend.DeviceStatus objects, got str" in result.output
+    assert re.search(r"^onnxruntime +1\.\d+", result.output, re.M)

@@ -41,13 +41,12 @@ def model_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if (p / MANIFEST).is_file())
 
 
-def shipped_folders() -> list[Path]:
-    """The coverage models, then the exports shipped beside bundled weights."""
-    from ..artifacts import bundled_artifacts
-    from ..plugins import plugins
+BUNDLED_DIR = Path(__file__).resolve().parents[1] / "bundled"
 
-    bundled = [bundled_artifacts(spec) for spec in plugins().models]
-    return [*coverage_folders(), *(p for p in bundled if p is not None and (p / MANIFEST).is_file())]
+
+def shipped_folders() -> list[Path]:
+    """The coverage models, then the exports shipped beside bundled weights (fanzoo/bundled/<model>/)."""
+    return [*coverage_folders(), *model_folders(BUNDLED_DIR)]
 
 
 def requested_folders() -> list[Path] | None:

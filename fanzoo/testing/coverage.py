@@ -27,6 +27,8 @@ class CoverageModel:
 
     spec: ModelSpec
     covers: str  # the builder ("module:function") whose operators it exercises
+    # relative error (max |a-b| / max |ref|) a backend may show against NNabla's outputs
+    tolerance: float = 1e-4
 
     @property
     def name(self) -> str:
@@ -42,7 +44,6 @@ def _fan() -> CoverageModel:
         inputs=(TensorSpec("x", (None, 3, 64, 64), description="RGB face crop in [0, 1]"),),
         outputs=(TensorSpec("heatmaps", (None, landmarks, 16, 16), description="one heatmap per landmark"),),
         description="conformance coverage model of FAN (2 stacks, width 16, 64 px)",
-        tolerance=1e-4,
     )
     return CoverageModel(spec, FAN_BUILDER)
 
@@ -58,7 +59,6 @@ def _resnetdepth() -> CoverageModel:
                            description="RGB crop in [0, 1] and gaussian landmark maps"),),
         outputs=(TensorSpec("depth", (None, landmarks), description="z per landmark"),),
         description="conformance coverage model of ResNetDepth (8 bottlenecks, 96 px)",
-        tolerance=1e-4,
     )
     return CoverageModel(spec, DEPTH_BUILDER)
 

@@ -8,6 +8,7 @@ telemetry stub instead (when openvino is already imported, it is left as it is).
 """
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import sys
@@ -48,7 +49,9 @@ def _import_openvino() -> Any:
     return openvino
 
 
+@functools.cache
 def _core() -> Any:
+    """One OpenVINO Core per process: it holds the device plugins, and compiling through it is thread-safe."""
     return _import_openvino().Core()
 
 
