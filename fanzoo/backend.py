@@ -3,7 +3,8 @@
 A backend knows nothing of faces. The core uses only what is declared here, and the conformance suite
 (:mod:`fanzoo.testing`) checks all of it; docs/plugins.md explains it. Public API, stable within 0.x
 minor releases (a change is announced in the changelog and the suite at once): ``Backend``, ``Session``,
-``DeviceStatus``, ``check_artifact``, ``check_feeds``, ``ARTIFACT_FORMATS`` and ``DEFAULT_PRECISION``.
+``DeviceStatus``, ``check_artifact``, ``check_feeds``, ``parse_device``, ``load_session``, ``ARTIFACT_FORMATS`` and
+``DEFAULT_PRECISION``.
 """
 from __future__ import annotations
 
@@ -66,11 +67,20 @@ class Backend(Protocol):
         """Every device the backend knows (at least "cpu"), with its availability here. Must not raise."""
 
     def load(self, artifact: Path, device: str = "cpu", threads: int | None = None) -> Session:
-        """Open an artifact. ``threads`` caps the runtime's threads (None: the runtime's choice).
+        """Open an artifact. ``device`` is "cpu", "cuda" or "cuda:N" (split by :func:`parse_device`); ``threads``
+        caps the runtime's threads (None: the runtime's choice).
 
         Raises :class:`ArtifactError` for a missing, foreign or damaged file (use :func:`check_artifact`
         first), and :class:`BackendUnavailableError` for an unknown device, one that cannot run here, or a
         runtime that is not installed. Never falls back to another device silently."""
+
+
+def parse_device(device: str) -> tuple[str, int]:
+    """"cpu" -> ("cpu", 0); "cuda" -> ("cuda", 0); "cuda:1" -> ("cuda", 1). Anything else is for the backend to refuse."""
+    kind, _, index = str(device).partition(":")
+    if index and not index.isdigit():
+        raise BackendUnavailableError(f"{device!r} is not a device: use cpu, cuda or cuda:N")
+    return kind, int(index or 0)
 
 
 def check_artifact(path: Path, suffix: str) -> Path:

@@ -224,7 +224,7 @@ def test_fanzoo_plugins_lists_and_reports(troubled_site: Path) -> None:
     assert rows["fanzoo-onnxruntime"] == ["fanzoo-onnxruntime", "0.1.0", "register_backends", "backends", "onnxruntime", "ok"]
     assert "fanzoo-broken: cannot import fanzoo_broken: ModuleNotFoundError: No module named 'fanzoo_missing_dependency'" \
         in lines
-    listed = json.loads(fanzoo(["plugins", "--json"], troubled_site).stdout)["plugins"]
+    listed = json.loads(fanzoo(["plugins", "--json", "-"], troubled_site).stdout)["plugins"]
     greeter = next(p for p in listed if p["distribution"] == "fanzoo-greeter")
     assert greeter["hooks"] == ["register_commands"] and greeter["provides"] == {"commands": ["hello"]}
 

@@ -43,7 +43,10 @@ def cli(verbose: int) -> None:
 
 def main() -> None:
     from ..plugins import plugins
-    from . import evaluate, export, info, predict, train, weights  # noqa: F401  (registers subcommands)
 
     plugins(warn=False).add_commands(cli)  # a plugin's failure is reported once the command line is parsed
     cli(prog_name="fanzoo")
+
+
+# the subcommands register themselves on the group; their heavy imports happen inside each command
+from . import evaluate, export, info, predict, train, weights  # noqa: E402, F401

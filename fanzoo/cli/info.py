@@ -10,12 +10,12 @@ from ..plugin_records import one_line
 from ..plugins import LOAD_ENV, plugins
 from ..weights.store import local_weights
 from . import cli
-from .common import echo_json, table
+from .common import emit_json, json_option, table
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def models(as_json: bool) -> None:
+@json_option()
+def models(json_out: str | None) -> None:
     """List registered models with size, cost and whether weights are here."""
     rows = []
     for spec in plugins().models:
@@ -24,8 +24,8 @@ def models(as_json: bool) -> None:
                      "params_m": round(spec.params / 1e6, 2), "gflops": round(spec.gflops, 2),
                      "weights": str(weights) if weights else None, "depth_model": spec.depth_model,
                      "description": spec.description})
-    if as_json:
-        echo_json(rows)
+    if json_out:
+        emit_json(rows, json_out)
         return
     click.echo(table([[r["name"], ", ".join(r["aliases"]), f"{r['params_m']:.2f}", f"{r['gflops']:.1f}",
                        "yes" if r["weights"] else "no", r["description"]] for r in rows],
@@ -49,12 +49,12 @@ def backend_row(backend) -> dict:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def backends(as_json: bool) -> None:
+@json_option()
+def backends(json_out: str | None) -> None:
     """List backend plugins with versions, formats and devices."""
     rows = [backend_row(b) for b in plugins().backends.values()]
-    if as_json:
-        echo_json(rows)
+    if json_out:
+        emit_json(rows, json_out)
         return
     if not rows:
         limited = f" ({LOAD_ENV} is set)" if LOAD_ENV in os.environ else ""
@@ -78,13 +78,13 @@ def backends(as_json: bool) -> None:
 
 @cli.command("plugins")
 @click.option("--all", "show_all", is_flag=True, help="Include fanzoo's built-in plugins.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_plugins(show_all: bool, as_json: bool) -> None:
+@json_option()
+def list_plugins(show_all: bool, json_out: str | None) -> None:
     """List installed plugins: distribution, version, hooks, what they register, and their status."""
     found = plugins(warn=False)
     records = [r for r in found.records if show_all or not r.builtin]
-    if as_json:
-        echo_json({"plugins": [r.to_dict() for r in records], "notes": found.manager.notes})
+    if json_out:
+        emit_json({"plugins": [r.to_dict() for r in records], "notes": found.manager.notes}, json_out)
         return
     if not records:
         click.echo("no plugins installed: pip install fanzoo-onnxruntime (or see docs/plugins.md)")

@@ -22,7 +22,7 @@ from fanzoo.backend import DEFAULT_PRECISION, DeviceStatus, check_artifact, chec
 from fanzoo.errors import ArtifactError, BackendUnavailableError
 from fanzoo.hookspecs import hookimpl
 
-DEVICES = {"cpu": "CPU", "gpu": "GPU"}  # fanzoo device name -> OpenVINO device (GPU: Intel graphics)
+DEVICES = {"cpu": "CPU"}  # fanzoo device name -> OpenVINO device
 PRECISIONS = {"fp32": "f32", "bf16": "bf16"}  # fanzoo precision -> OpenVINO INFERENCE_PRECISION_HINT
 NOT_INSTALLED = "openvino is not installed: pip install openvino"
 
@@ -93,15 +93,13 @@ class OpenVinoBackend:
             present = set(_core().available_devices)
         except Exception as exc:  # OpenVINO raises RuntimeError when a device plugin fails to initialise
             return [DeviceStatus(d, False, f"OpenVINO cannot list devices: {exc}") for d in DEVICES]
-        gpu_reason = "" if "GPU" in present else "no Intel GPU visible to OpenVINO (needs the Intel GPU driver)"
-        return [DeviceStatus("cpu", "CPU" in present, "" if "CPU" in present else "OpenVINO found no CPU plugin"),
-                DeviceStatus("gpu", not gpu_reason, gpu_reason)]
+        return [DeviceStatus("cpu", "CPU" in present, "" if "CPU" in present else "OpenVINO found no CPU plugin")]
 
     def load(self, artifact: Path, device: str = "cpu", threads: int | None = None,
              precision: str = DEFAULT_PRECISION) -> OpenVinoSession:
         path = check_artifact(Path(artifact), ".onnx")
         if device not in DEVICES:
-            raise BackendUnavailableError(f"openvino has no device {device!r}; choose from {', '.join(DEVICES)}")
+            raise BackendUnavailableError(f"openvino runs on the cpu here, not {device!r} (fanzoo-openvino is CPU-only)")
         if precision not in PRECISIONS:
             raise BackendUnavailableError(f"openvino has no precision {precision!r}; choose from {', '.join(PRECISIONS)}")
         if self.version() is None:
@@ -111,9 +109,9 @@ class OpenVinoBackend:
             raise BackendUnavailableError(f"openvino cannot run on {device} here: {status.reason}")
         core = _core()
         if precision == "bf16":
-            if device != "cpu" or "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+            if "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
                 # OpenVINO would quietly run f32 instead; say so rather than report bf16 numbers that are not
-                raise BackendUnavailableError("bf16 needs the cpu device on a CPU with AVX-512 BF16 or AMX; use fp32")
+                raise BackendUnavailableError("bf16 needs a CPU with AVX-512 BF16 or AMX; this one has neither, use fp32")
         config = {"INFERENCE_PRECISION_HINT": PRECISIONS[precision], "PERFORMANCE_HINT": "LATENCY",
                   # 0 lets OpenVINO pick (one thread per core)
                   "INFERENCE_NUM_THREADS": int(threads or os.environ.get("FANZOO_THREADS", "0"))}
