@@ -1,6 +1,7 @@
 """fanzoo's test kit for plugin authors: the backend conformance suite and the artifacts it runs on."""
 from __future__ import annotations
 
-from .conformance import ARTIFACTS_ENV, BackendConformance
+from .artifacts import ARTIFACTS_ENV
+from .conformance import BackendConformance, export_test_artifacts
 
-__all__ = ["ARTIFACTS_ENV", "BackendConformance"]
+__all__ = ["ARTIFACTS_ENV", "BackendConformance", "export_test_artifacts"]
