@@ -85,6 +85,11 @@ def render(data: dict) -> str:
                          f"{100 * n['failure_008']:.1f}% |")
         lines.extend(["", "dlib's predictor was trained on 300-W including most of these images: its row is optimistic.",
                       "", "![CED](ced.png)", ""])
+    backends = ROOT / "benchmarks" / "results_backends.json"  # benchmarks/backend_precision.py's own runs
+    if backends.is_file():
+        from .backend_precision import render as render_backends
+
+        lines.append(render_backends(json.loads(backends.read_text())))
     return "\n".join(lines) + "\n"
 
 

@@ -15,7 +15,7 @@ def test_backend_precision_runs(data_dir: Path, tmp_path: Path, monkeypatch: pyt
     results = backend_precision.measure(("2dfan-lite",), 4, ("accuracy", "latency"), None)
     entry = results["models"]["2dfan-lite"]
     assert entry["bf16"]["faces"] == 4 and 0 < entry["bf16"]["heatmap_error_max"] < 0.5
-    assert set(entry["latency_ms"]["8"]) == {"onnxruntime fp32", "openvino fp32", "openvino bf16"}
+    assert set(entry["latency_runs"][-1]["latency_ms"]["8"]) == {"onnxruntime fp32", "openvino fp32", "openvino bf16"}
     assert abs(entry["nme_helen_gt_boxes"]["openvino fp32"] - entry["nme_helen_gt_boxes"]["onnxruntime fp32"]) < 1e-4
     markdown = tmp_path / "RESULTS.md"
     markdown.write_text("# results\n\n## Machine\n\nkept\n")

@@ -150,7 +150,7 @@ def test_an_unsettled_model_clash_names_both(site: Path) -> None:
 
         @hookimpl
         def register_models(register):
-            register(replace(lite_spec(), name="sharedfan", aliases=(), bundled_weights=None))
+            register(replace(lite_spec(), name="sharedfan", aliases=()))
         """
     install(site, "fanzoo-fan-a", "fan-a", spec)
     install(site, "fanzoo-fan-b", "fan-b", spec)
