@@ -51,7 +51,7 @@ def test_bf16_runs_in_bf16_and_stays_close() -> None:
 
 
 def test_no_telemetry_is_sent_or_written(tmp_path) -> None:
-    """`import openvino` alone writes ~/intel/ and queues usage statistics for Google Analytics; through the
+    """`import openvino` alone writes ~/intel/ and tries to send usage statistics to Google Analytics; through the
     plugin, neither happens (a fresh interpreter with an empty home)."""
     import os
     import subprocess
