@@ -87,7 +87,7 @@ def evaluate(predictor: Predictor, folders: Sequence[Path], boxes: str = "detect
             if boxes == "gt":
                 box, source = gt_box(gt), "ground truth"
             else:
-                box, source = choose_box(predictor.detector.detect(image.rgb), gt)
+                box, source = choose_box(predictor.detect(image.rgb), gt)
             face = predictor.predict(image.rgb, [box])[0]
             scores.append(ImageScore(str(image_path), source, nme(face.landmarks, gt, "eye"),
                                      nme(face.landmarks, gt, "box"), float(point_errors(face.landmarks, gt).mean())))

@@ -11,6 +11,7 @@ from .backend import Session
 from .decoding import decode_heatmaps, flip_heatmaps, heatmap_to_image
 from .depth_input import depth_network_input, depth_to_image
 from .detection import FaceBox, FaceDetector
+from .detection.framing import box_mapper
 from .errors import InputError
 from .preprocessing import box_to_center_scale, crop, to_network_input
 from .registry import ModelSpec
@@ -65,6 +66,8 @@ class Predictor:
         self.landmark_session = landmark_session
         self.depth_session = depth_session if spec.depth_model else None
         self.detector = detector
+        # a detector's boxes, placed on each face as the boxes the model was trained on
+        self._to_model_framing = box_mapper(getattr(detector, "framing", None), spec.box_framing)
         self.flip = flip
         self.batch_size = batch_size
 
@@ -88,12 +91,16 @@ class Predictor:
                 results[job.image_index].append(face)
         return results
 
+    def detect(self, image: np.ndarray) -> list[FaceBox]:
+        """The detector's faces, their boxes mapped to the framing the model expects (given boxes are not)."""
+        if self.detector is None:
+            raise InputError("no face detector configured and no boxes given")
+        return [self._to_model_framing(box) for box in self.detector.detect(image)]
+
     # -- steps ----------------------------------------------------------------------------------------
     def _jobs(self, index: int, image: np.ndarray, given: Sequence | None) -> Iterable[_Job]:
         if given is None:
-            if self.detector is None:
-                raise InputError("no face detector configured and no boxes given")
-            found = self.detector.detect(image)
+            found = self.detect(image)
         else:
             found = [b if isinstance(b, FaceBox) else FaceBox(*map(float, b[:4]), score=1.0) for b in given]
         for box in found:

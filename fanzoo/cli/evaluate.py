@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 from . import cli
-from .common import progress_bar
+from .common import detection_options, detector_options, progress_bar
 
 
 @cli.command()
@@ -17,7 +17,8 @@ from .common import progress_bar
 @click.option("--model", "-m", default=None, help="Model name (default: the bundled model).")
 @click.option("--backend", "-b", default=None, help="Backend plugin.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--detector", default=None, help="Face detector (default dlib-hog).")
+@click.option("--detector", default=None, help="Face detector: centerface (default), dlib-hog or dlib-cnn.")
+@detection_options
 @click.option("--boxes", type=click.Choice(["detector", "gt"]), default="detector", show_default=True,
               help="Where face boxes come from; with 'detector', missed or wrong faces use the ground truth box.")
 @click.option("--flip", is_flag=True, help="Add the test-time flip.")
@@ -26,7 +27,8 @@ from .common import progress_bar
               help="Folder for ced.png and per_image.csv (default: ./evaluation/<model>).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def evaluate(datasets: tuple[Path, ...], model: str | None, backend: str | None, device: str, detector: str | None,
-             boxes: str, flip: bool, artifacts: Path | None, out_dir: Path | None, as_json: bool) -> None:
+             boxes: str, flip: bool, artifacts: Path | None, out_dir: Path | None, as_json: bool,
+             det_threshold: float | None, det_size: int | None, min_face: float | None, max_faces: int | None) -> None:
     """Evaluate on DATASETS: folders of images with iBUG .pts files beside them."""
     from .. import api
     from ..evaluation import dataset_pairs, plot_ced, write_csv
@@ -36,7 +38,8 @@ def evaluate(datasets: tuple[Path, ...], model: str | None, backend: str | None,
     backend = backend or api.DEFAULT_BACKEND
     predictor = api.load_predictor(model or api.DEFAULT_MODEL, backend, device,
                                    (detector or api.DEFAULT_DETECTOR) if boxes == "detector" else None,
-                                   flip=flip, artifacts=artifacts, announce=lambda m: click.echo(m, err=True))
+                                   flip=flip, artifacts=artifacts, announce=lambda m: click.echo(m, err=True),
+                                   detector_options=detector_options(det_threshold, det_size, min_face, max_faces))
     with progress_bar(total, "evaluate") as bar:
         summary, scores = run(predictor, datasets, boxes, on_progress=lambda: bar.update(1), backend_name=backend)
     out_dir = out_dir or Path("evaluation") / summary.model
