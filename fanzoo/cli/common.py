@@ -43,7 +43,7 @@ def detection_options(command):
                      help="Detector score threshold (default per detector: centerface 0.5, dlib-hog 0.1)."),
         click.option("--det-size", type=click.IntRange(32, 8192), default=None,
                      help="Long side (pixels) that detection runs at; larger photos are reduced for it "
-                          "(default: centerface 1024, dlib: none)."),
+                          "(default: centerface 1280, dlib: none)."),
         click.option("--min-face", type=click.FloatRange(0), default=None,
                      help="Ignore faces whose box is narrower or lower than this many pixels."),
         click.option("--max-faces", type=click.IntRange(1), default=None, help="Keep only the largest N faces."),
