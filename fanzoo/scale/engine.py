@@ -16,12 +16,17 @@ from typing import Any
 
 from ..errors import BackendUnavailableError, InputError
 from .job import AlignJob
-from .results import ShardWriter, finished_paths, result_schema
+from .results import ShardWriter, finished_paths, locked, result_schema
 from .sources import expand_inputs
 
 log = logging.getLogger(__name__)
 
 RAY_EXTRA = "pip install 'fanzoo[ray]'"
+# A crop worker process is replaced after this many tasks (a few thousand images): memory that decoding
+# huge files fragmented is returned, at the cost of one detector load. Remote arguments that differ between
+# the stages also keep Ray Data from fusing the crop tasks into the landmark actors, which would confine
+# detection to the actors' CPUs (on a GPU cluster, the few beside each GPU) instead of every free CPU.
+CROP_TASKS_PER_PROCESS = 100
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ class RunSummary:
 def import_ray() -> Any:
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError as exc:
         raise BackendUnavailableError(f"the Ray engine needs Ray Data: {RAY_EXTRA} ({exc})") from exc
     return ray
@@ -107,19 +112,19 @@ def align_on_ray(inputs: Sequence[str | Path], results: Path | str, job: AlignJo
     paths = expand_inputs(inputs, recursive)
     job, dims = _prepare(job, announce)
     schema = result_schema(dims, job.identity())
-    done = finished_paths(results, schema) if results.is_dir() else set()
-    todo = [p for p in paths if p not in done]
-    skipped = len(paths) - len(todo)
-    if not todo:
-        return RunSummary(len(paths), skipped, 0, 0)
-    results.mkdir(parents=True, exist_ok=True)
-    started = connect(ray, address)
-    try:
-        return _run(ray, todo, results, job, schema, len(paths), skipped, images_per_block, rows_per_shard,
-                    seconds_per_shard, actors, progress, on_failure)
-    finally:
-        if started:
-            ray.shutdown()
+    with locked(results):
+        done = finished_paths(results, schema)
+        todo = [p for p in paths if p not in done]
+        skipped = len(paths) - len(todo)
+        if not todo:
+            return RunSummary(len(paths), skipped, 0, 0)
+        started = connect(ray, address)
+        try:
+            return _run(ray, todo, results, job, schema, len(paths), skipped, images_per_block, rows_per_shard,
+                        seconds_per_shard, actors, progress, on_failure)
+        finally:
+            if started:
+                ray.shutdown()
 
 
 def _run(ray: Any, todo: list[str], results: Path, job: AlignJob, schema: Any, total: int, skipped: int,
@@ -136,15 +141,13 @@ def _run(ray: Any, todo: list[str], results: Path, job: AlignJob, schema: Any, t
         logging.getLogger("ray.data").setLevel(logging.ERROR)
     context = DataContext.get_current()
     context.enable_progress_bars = False  # ours below counts images, not Ray's blocks
-    # The actors are spread over the nodes, so every node runs both stages. Different remote arguments also
-    # keep Ray Data from fusing the crop tasks into the actors, which would leave detection to the actors
-    # alone (a GPU actor's host CPU) instead of every free CPU of the cluster.
     blocks = [pa.table({"path": pa.array(todo[i:i + images_per_block], pa.string())})
               for i in range(0, len(todo), images_per_block)]
     dataset = (ray.data.from_arrow(blocks)
-               .map_batches(crop_images, fn_kwargs={"job": job}, batch_format="pyarrow", batch_size=None, num_cpus=1)
+               .map_batches(crop_images, fn_kwargs={"job": job}, batch_format="pyarrow", batch_size=None, num_cpus=1,
+                            max_calls=CROP_TASKS_PER_PROCESS)
                .map_batches(LandmarkStage, fn_constructor_kwargs={"job": job}, batch_format="pyarrow",
-                            batch_size=None, num_cpus=job.threads, scheduling_strategy="SPREAD",
+                            batch_size=None, num_cpus=job.threads,
                             compute=ActorPoolStrategy(min_size=1, max_size=_actor_pool_size(ray, job.threads, actors))))
     writer = ShardWriter(results, schema, rows_per_shard, seconds_per_shard)
     processed = failed = 0

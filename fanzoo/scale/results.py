@@ -18,11 +18,13 @@ Values are the JSON's (rounded to 1/1000 px); landmarks are stored as float32. E
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +39,26 @@ log = logging.getLogger(__name__)
 METADATA_KEY = b"fanzoo"
 SHARD_SUFFIX = ".parquet"
 SCHEMA_VERSION = 1
+LOCK_FILE = ".fanzoo-lock"
+
+
+@contextlib.contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """Hold ``folder`` for one run: two runs into one folder would both align the images missing from it.
+    Inside, temporary files that a killed run left behind are removed (no other run can be writing them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK_FILE, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"another run is writing into {folder}; wait for it, or give --results another "
+                             "folder") from None
+        for stale in folder.glob(f".*{SHARD_SUFFIX}.*.part"):
+            stale.unlink(missing_ok=True)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def result_schema(dims: int, identity: dict[str, Any] | None = None) -> pa.Schema:
