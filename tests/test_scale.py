@@ -68,7 +68,6 @@ def pa():
     return pytest.importorskip("pyarrow", reason="pyarrow comes with the Ray extra: pip install 'fanzoo[ray]'")
 
 
-@pytest.mark.usefixtures("pa")
 class TestResultsFolder:
     @pytest.fixture(autouse=True)
     def _arrow(self, pa) -> None:

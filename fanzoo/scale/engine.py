@@ -82,12 +82,18 @@ def connect(ray: Any, address: str | None) -> bool:
     return True
 
 
-def _actor_pool_size(ray: Any, threads: int, actors: int | None) -> int:
-    """At most one actor per ``threads`` CPUs of the cluster, less one CPU left to the crop tasks."""
+def _actor_pool_size(ray: Any, job: AlignJob, actors: int | None) -> int:
+    """At most one actor per GPU, or per ``threads`` CPUs of the cluster less one CPU left to the crop tasks."""
     if actors is not None:
         return actors
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    return max(1, cpus // threads - 1)
+    resources = ray.cluster_resources()
+    if uses_gpu(job):
+        return max(1, int(resources.get("GPU", 1)))
+    return max(1, int(resources.get("CPU", 1)) // job.threads - 1)
+
+
+def uses_gpu(job: AlignJob) -> bool:
+    return job.device.startswith("cuda")
 
 
 def align_on_ray(inputs: Sequence[str | Path], results: Path | str, job: AlignJob = AlignJob(), *,
@@ -147,8 +153,8 @@ def _run(ray: Any, todo: list[str], results: Path, job: AlignJob, schema: Any, t
                .map_batches(crop_images, fn_kwargs={"job": job}, batch_format="pyarrow", batch_size=None, num_cpus=1,
                             max_calls=CROP_TASKS_PER_PROCESS)
                .map_batches(LandmarkStage, fn_constructor_kwargs={"job": job}, batch_format="pyarrow",
-                            batch_size=None, num_cpus=job.threads,
-                            compute=ActorPoolStrategy(min_size=1, max_size=_actor_pool_size(ray, job.threads, actors))))
+                            batch_size=None, num_cpus=job.threads, num_gpus=1 if uses_gpu(job) else None,
+                            compute=ActorPoolStrategy(min_size=1, max_size=_actor_pool_size(ray, job, actors))))
     writer = ShardWriter(results, schema, rows_per_shard, seconds_per_shard)
     processed = failed = 0
     bar = tqdm(total=len(todo), desc="align (ray)", unit="img", leave=False,

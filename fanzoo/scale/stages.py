@@ -110,7 +110,9 @@ class LandmarkStage:
     def __init__(self, job: AlignJob) -> None:
         from ..api import load_predictor
 
-        self.predictor = load_predictor(job.model, job.backend, job.device, detector=None, flip=job.flip,
+        # Ray gives a GPU actor its own GPU as the only visible one (CUDA_VISIBLE_DEVICES): index 0 here
+        device = "cuda" if job.device.startswith("cuda") else job.device
+        self.predictor = load_predictor(job.model, job.backend, device, detector=None, flip=job.flip,
                                         artifacts=job.artifacts, threads=job.threads, batch_size=job.batch_size)
         self.schema = result_schema(self.predictor.spec.landmarks_dims)
 
