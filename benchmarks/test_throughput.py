@@ -62,7 +62,8 @@ def _worst_difference(results: Path, expected: dict[str, dict]) -> float:
 
 def _record(benchmark, engine: str, images: int, extra: dict | None = None) -> None:
     benchmark.group = GROUP
-    benchmark.extra_info.update({"kind": "throughput", "engine": engine, "images": images, **(extra or {})})
+    benchmark.extra_info.update({"kind": "throughput", "engine": engine, "images": images, "cores": os.cpu_count(),
+                                 "load_average": round(os.getloadavg()[0], 1), **(extra or {})})
 
 
 def test_single_process_cli(benchmark, helen: Path, single_process: dict, smoke: bool, tmp_path: Path) -> None:
