@@ -62,7 +62,10 @@ def _worst_difference(results: Path, expected: dict[str, dict]) -> float:
 
 def _record(benchmark, engine: str, images: int, extra: dict | None = None) -> None:
     benchmark.group = GROUP
+    from fanzoo.api import DEFAULT_DETECTOR, DEFAULT_MODEL
+
     benchmark.extra_info.update({"kind": "throughput", "engine": engine, "images": images, "cores": os.cpu_count(),
+                                 "model": DEFAULT_MODEL, "detector": DEFAULT_DETECTOR,
                                  "load_average": round(os.getloadavg()[0], 1), **(extra or {})})
 
 

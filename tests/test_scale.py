@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from fanzoo.api import DEFAULT_DETECTOR
 from fanzoo.cli import cli
 from fanzoo.detection import make_box
 from fanzoo.errors import InputError
@@ -42,9 +43,12 @@ def test_a_glob_that_matches_no_image_is_an_error(tmp_path: Path) -> None:
 
 def test_given_boxes_replace_the_detector_in_the_job_identity() -> None:
     detected = AlignJob()
-    boxed = AlignJob.with_boxes(by_name={"a.jpg": [make_box([1, 2, 30, 40])]})
-    assert detected.identity()["detector"] == "dlib-hog" and detected.identity()["boxes_sha256"] is None
+    boxed = AlignJob.with_boxes(by_name={"a.jpg": [make_box([1, 2, 30, 40])]}, detector_options={"threshold": 0.9})
+    assert detected.identity()["detector"] == DEFAULT_DETECTOR and detected.identity()["boxes_sha256"] is None
     assert boxed.identity()["detector"] is None and boxed.identity()["boxes_sha256"]
+    assert boxed.identity()["detector_options"] == {}  # no detector runs, so its options decide nothing
+    tuned = AlignJob.with_boxes(detector_options={"threshold": 0.9})
+    assert tuned.identity()["detector_options"] == {"threshold": 0.9} and tuned != detected
     assert boxed.boxes_for(Path("/x/a.jpg")) == [make_box([1, 2, 30, 40])]
     assert boxed.boxes_for(Path("/x/b.jpg")) == []
     assert detected.boxes_for(Path("/x/a.jpg")) is None

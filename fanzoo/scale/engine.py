@@ -52,14 +52,15 @@ def import_ray() -> Any:
 def _prepare(job: AlignJob, announce: Callable[[str], None]) -> tuple[AlignJob, int]:
     """Check names and make the artifacts on the driver, once, before any worker starts; the job then
     carries the weights' fingerprint that its results are labelled with."""
+    from ..api import load_detector
     from ..artifacts import resolve_artifact
     from ..export.manifest import read_manifest
     from ..plugins import get_model, plugins
 
     spec = get_model(job.model)
     runtime = plugins().backend(job.backend)
-    if job.detector is not None and not job.boxes and job.boxes_by_name is None:
-        plugins().detector(job.detector)
+    if job.detects:  # an unknown name or option fails here, once, not in every task
+        load_detector(job.detector, job.backend, "cpu", 1, dict(job.detector_options))
     artifact = resolve_artifact(spec, runtime.artifact_format, job.artifacts, announce=announce)
     if spec.depth_model:
         resolve_artifact(get_model(spec.depth_model), runtime.artifact_format, job.artifacts, announce=announce)

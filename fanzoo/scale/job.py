@@ -7,7 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
+from ..api import DEFAULT_DETECTOR
 from ..detection import ALL_IMAGES, FaceBox
 
 
@@ -23,7 +25,8 @@ class AlignJob:
     model: str = "2dfan-lite"
     backend: str = "onnxruntime"
     device: str = "cpu"
-    detector: str | None = "dlib-hog"
+    detector: str | None = DEFAULT_DETECTOR
+    detector_options: tuple[tuple[str, Any], ...] = ()  # load_predictor's detector_options, as sorted pairs
     flip: bool = False
     artifacts: Path | None = None
     threads: int = 1
@@ -34,10 +37,16 @@ class AlignJob:
 
     @classmethod
     def with_boxes(cls, boxes: Sequence[FaceBox] = (), by_name: Mapping[str, Sequence[FaceBox]] | None = None,
-                   **settings: object) -> AlignJob:
-        """An AlignJob from the CLI's forms of given boxes (a list, or file name -> list)."""
+                   detector_options: Mapping[str, Any] | None = None, **settings: object) -> AlignJob:
+        """An AlignJob from the CLI's forms of given boxes (a list, or file name -> list) and detection options."""
         named = None if by_name is None else tuple(sorted((k, tuple(v)) for k, v in by_name.items()))
-        return cls(boxes=tuple(boxes), boxes_by_name=named, **settings)  # type: ignore[arg-type]
+        options = tuple(sorted((detector_options or {}).items()))
+        return cls(boxes=tuple(boxes), boxes_by_name=named, detector_options=options, **settings)  # type: ignore[arg-type]
+
+    @property
+    def detects(self) -> bool:
+        """Whether the job runs a detector (given boxes replace it)."""
+        return self.detector is not None and not self.boxes and self.boxes_by_name is None
 
     def boxes_for(self, path: Path) -> list[FaceBox] | None:
         """The given boxes of one image, or None to run the detector."""
@@ -59,4 +68,5 @@ class AlignJob:
         # a digest, not the boxes: a --boxes-json of a million images would otherwise sit in every shard
         digest = hashlib.sha256(json.dumps(boxes, sort_keys=True).encode()).hexdigest() if given else None
         return {"model": self.model, "weights_sha256": self.weights_sha256, "flip": self.flip,
-                "detector": None if given else self.detector, "boxes_sha256": digest}
+                "detector": self.detector if self.detects else None,
+                "detector_options": dict(self.detector_options) if self.detects else {}, "boxes_sha256": digest}

@@ -51,13 +51,14 @@ def crop_predictor(job: AlignJob) -> Predictor:
     """One per worker process and job: the detector loads once, not once per task."""
     import cv2
 
-    from ..plugins import get_model, plugins
+    from ..api import load_detector
+    from ..plugins import get_model
 
     cv2.setNumThreads(1)  # a task holds one CPU; OpenCV's own pool would take every core of the node
     spec = get_model(job.model)
     detector = None
-    if job.detector is not None and not job.boxes and job.boxes_by_name is None:
-        detector = plugins().detector(job.detector).factory()
+    if job.detects:  # on the task's one CPU: a detector that runs on a backend gets one thread, no GPU
+        detector = load_detector(job.detector, job.backend, "cpu", 1, dict(job.detector_options))
     session = CropOnlySession()
     return Predictor(spec, session, session if spec.depth_model else None, detector, flip=job.flip)
 
