@@ -129,3 +129,28 @@ class TestResultsFolder:
             assert not stale.exists()
             with pytest.raises(InputError, match="another run is writing"), locked(tmp_path):
                 pass
+
+
+def test_an_absent_cluster_is_one_clear_line(tmp_path: Path) -> None:
+    import socket
+
+    from fanzoo.errors import BackendUnavailableError
+    from fanzoo.scale.engine import check_reachable
+
+    with socket.socket() as unused:  # a port that nothing listens on: bound, never listening
+        unused.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{unused.getsockname()[1]}"
+        with pytest.raises(BackendUnavailableError, match=f"no Ray cluster answers at {address}"):
+            check_reachable(address)
+    check_reachable("auto")  # left to Ray
+
+
+def test_without_ray_the_engine_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from fanzoo.errors import BackendUnavailableError
+    from fanzoo.scale.engine import import_ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if it were not installed
+    with pytest.raises(BackendUnavailableError, match=r"pip install 'fanzoo\[ray\]'"):
+        import_ray()

@@ -8,6 +8,7 @@ Data hands each output block to the driver once, so no image is written twice.
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -68,11 +69,25 @@ def _prepare(job: AlignJob, announce: Callable[[str], None]) -> tuple[AlignJob, 
         spec.landmarks_dims
 
 
+def check_reachable(address: str, timeout: float = 10.0) -> None:
+    """A HOST:PORT address must answer before Ray is asked: Ray itself retries an absent cluster for minutes."""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():
+        return  # auto, local, ray://...: Ray's own resolution
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise BackendUnavailableError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); start one "
+                                      "with `ray start --head`, or check --address") from None
+
+
 def connect(ray: Any, address: str | None) -> bool:
     """Join the cluster at ``address`` (``auto``: the one `ray start` made on this machine), or start a local
     Ray instance on this machine's cores. True when this call started the connection (and must end it)."""
     if ray.is_initialized():
         return False
+    if address is not None:
+        check_reachable(address)
     options: dict[str, Any] = {"logging_level": logging.WARNING}
     if address is None:
         options["include_dashboard"] = False
