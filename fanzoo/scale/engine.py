@@ -86,8 +86,6 @@ def connect(ray: Any, address: str | None) -> bool:
     Ray instance on this machine's cores. True when this call started the connection (and must end it)."""
     if ray.is_initialized():
         return False
-    if address is not None:
-        check_reachable(address)
     options: dict[str, Any] = {"logging_level": logging.WARNING}
     if address is None:
         options["include_dashboard"] = False
@@ -134,6 +132,8 @@ def align_on_ray(inputs: Sequence[str | Path], results: Path | str, job: AlignJo
     paths = expand_inputs(inputs, recursive)
     job, dims = _prepare(job, announce)
     schema = result_schema(dims, job.identity())
+    if address is not None and not ray.is_initialized():
+        check_reachable(address)  # before the results folder is made
     with locked(results):
         done = finished_paths(results, schema)
         todo = [p for p in paths if p not in done]
