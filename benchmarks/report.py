@@ -118,7 +118,8 @@ def throughput_section(groups: dict[str, list[dict]]) -> list[str]:
     rows = groups.get("throughput: 300-W HELEN test images", [])
     if not rows:
         return []
-    base = next((r["stats"]["median"] for r in rows if r["extra_info"]["engine"].startswith("single-process")), None)
+    base = next((r["stats"]["median"] for r in rows if r["extra_info"]["engine"].startswith("single-process CLI (")),
+                None)
     loads = [r["extra_info"]["load_average"] for r in rows if "load_average" in r["extra_info"]]
     out = ["## Throughput: whole commands on the 300-W HELEN test images", "",
            "Each round times one command from start to exit (interpreter, model load, Ray start or connection",

@@ -75,6 +75,15 @@ def test_single_process_cli(benchmark, helen: Path, single_process: dict, smoke:
     benchmark.pedantic(_command, args=(str(helen), "--json", str(out)), rounds=1 if smoke else ROUNDS, iterations=1)
 
 
+def test_single_process_cli_one_thread(benchmark, helen: Path, single_process: dict, smoke: bool,
+                                      tmp_path: Path) -> None:
+    """As the Ray engine runs each session: one runtime thread (ONNX Runtime's default is one per core)."""
+    out = tmp_path / "cli.json"
+    _record(benchmark, "single-process CLI, one thread (`... --threads 1`)", len(single_process))
+    benchmark.pedantic(_command, args=(str(helen), "--json", str(out), "--threads", "1"),
+                       rounds=1 if smoke else ROUNDS, iterations=1)
+
+
 def _ray_rounds(benchmark, helen: Path, expected: dict, rounds: int, tmp_path: Path, *address: str,
                 env: dict[str, str] | None = None) -> float:
     results = tmp_path / "results"
