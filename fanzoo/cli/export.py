@@ -24,7 +24,8 @@ def parse_batch(value: str) -> int | None:
 
 @cli.command()
 @click.argument("model")
-@click.option("--format", "fmt", type=click.Choice(["onnx", "nnp"]), required=True, help="Artifact format.")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "nnp", "triton"]), required=True,
+              help="Artifact format; triton: a Triton model repository around the ONNX artifact.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("exported"),
               show_default=True, help="Output folder; each model gets a subfolder.")
 @click.option("--weights", type=click.Path(path_type=Path, dir_okay=False), default=None,
@@ -32,7 +33,8 @@ def parse_batch(value: str) -> int | None:
 @click.option("--depth-weights", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Weights of the depth network, for a 3D model; default: the cache.")
 @click.option("--opset", type=int, default=13, show_default=True, help="ONNX opset (10, 11 or 13).")
-@click.option("--batch", default="dynamic", show_default=True, help="ONNX batch size: a number or 'dynamic'.")
+@click.option("--batch", default="dynamic", show_default=True,
+              help="ONNX batch size: a number or 'dynamic'; for triton, the max_batch_size (default 32).")
 @click.option("--random-weights", "random_seed", type=int, default=None,
               help="Export seeded random weights (BatchNorm calibrated on real faces). For tests only.")
 @json_option("Write the manifests as JSON to FILE, or - for stdout.")
@@ -42,6 +44,17 @@ def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weig
     from ..export.exporter import export as do_export
 
     batch_size = parse_batch(batch)
+    if fmt == "triton":
+        from ..export.triton import DEFAULT_MAX_BATCH, export_triton
+
+        written = export_triton(model, out_dir, weights, depth_weights, opset, random_seed, batch_size or DEFAULT_MAX_BATCH)
+        if json_out:
+            from dataclasses import asdict
+
+            return emit_json([asdict(m) for m in written], json_out)
+        for m in written:
+            click.echo(f"{m.model}: {out_dir / m.model / 'config.pbtxt'} and 1/model.onnx (Triton, onnxruntime_onnx)")
+        return
     if fmt == "nnp" and batch != "dynamic":
         raise click.BadParameter("NNP artifacts always have a variable batch size", param_hint="--batch")
     try:

@@ -51,10 +51,16 @@ def check_output(output: Path | None, single_file: bool) -> None:
 @click.option("--batch-size", type=click.IntRange(1, 256), default=8, show_default=True,
               help="Faces per network call.")
 @click.option("--threads", type=click.IntRange(1, 256), default=None, help="Backend threads (default: runtime's).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: run on a Ray cluster (pip install 'fanzoo[ray]'); INPUTS may also be .txt lists and globs.")
+@click.option("--address", default=None, help="--engine ray: the cluster (auto: the one `ray start` made here).")
+@click.option("--results", "results_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="--engine ray: folder of Parquet shards; a rerun skips the images already there.")
 def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, device: str, detector: str | None,
             boxes: tuple[str, ...], boxes_json: Path | None, flip: bool, json_out: str | None, output: Path | None,
             pts_dir: Path | None, artifacts: Path | None, recursive: bool, batch_size: int, threads: int | None,
-            det_threshold: float | None, det_size: int | None, min_face: float | None, max_faces: int | None) -> None:
+            det_threshold: float | None, det_size: int | None, min_face: float | None, max_faces: int | None,
+            engine: str, address: str | None, results_dir: Path | None) -> None:
     """Predict 68 landmarks for every face in INPUTS (images or folders)."""
     from .. import api
     from ..batch import expand_paths
@@ -72,6 +78,14 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
     detection = detector_options(det_threshold, det_size, min_face, max_faces)
     if (given or by_name is not None) and detection:
         raise click.UsageError("--box and --boxes-json replace the detector; drop the detection options")
+    if engine == "ray":
+        from ..scale.command import run_ray_command
+        return run_ray_command(inputs, results_dir, address, model=model, backend=backend, device=device,
+                               detector=detector, detection=detection, boxes=given, boxes_by_name=by_name, flip=flip,
+                               artifacts=artifacts, recursive=recursive, batch_size=batch_size, threads=threads,
+                               json_out=json_out, output=output, pts_dir=pts_dir)
+    if address or results_dir:
+        raise click.UsageError("--address and --results go with --engine ray")
 
     def boxes_for(path: Path):
         if given:
