@@ -66,6 +66,23 @@ def lite_spec() -> ModelSpec:
     )
 
 
+# the second recipe's network (training_runs/2dfan-lite-v2, MODEL_CARD.md): 25% wider, same input; no
+# weights until its run beats 2dfan-lite on the HELEN test with the default detector
+LITE_V2_CONFIG = {"num_stacks": 1, "width": 80, "stem": (16, 32), "depth": 4}
+
+
+def lite_v2_spec() -> ModelSpec:
+    return ModelSpec(
+        name="2dfan-lite-v2", task="landmarks", builder=FAN_BUILDER, config=LITE_V2_CONFIG,
+        inputs=(crop_input(LITE_SIZE),), outputs=(heatmaps_output(LITE_SIZE // 4),),
+        preprocessing=Preprocessing(input_size=LITE_SIZE, subpixel="gaussian"),
+        description="compact 2D-FAN (1 stack, width 80, 192 px input), fanzoo's second recipe; in training, "
+                    "no weights yet",
+        params=613_684, gmacs=0.4361, paper=PAPER,
+        license="weights: 300-W annotations, non-commercial research use only (see MODEL_CARD.md)",
+    )
+
+
 def builtin_specs() -> list[ModelSpec]:
     no_weights = "no official weights: the paper's network-size study (Sec. 6); train or import your own"
     return [
@@ -92,6 +109,7 @@ def builtin_specs() -> list[ModelSpec]:
             tolerance=1e-3,
         ),
         lite_spec(),
+        lite_v2_spec(),
     ]
 
 
