@@ -69,15 +69,22 @@ def lite_spec() -> ModelSpec:
 # the second recipe's network (training_runs/2dfan-lite-v2, MODEL_CARD.md): 25% wider, same input; no
 # weights until its run beats 2dfan-lite on the HELEN test with the default detector
 LITE_V2_CONFIG = {"num_stacks": 1, "width": 80, "stem": (16, 32), "depth": 4}
+# It takes CenterFace's boxes as they come. They are tall (1.32 x 1.02 landmark-box sides) and sit 0.16 of a
+# side above the landmarks, so the crop moves down by 0.12 of the box height (the authors' rule moves it up
+# by that much) and spans 200 (w + h) / 240 = 1.96 landmark-box sides: the face centred, its landmarks
+# ~99 px wide in the 192 px crop instead of 80 px with the authors' constants (measured on the 2008 faces
+# CenterFace finds among the 2012 training faces; training_runs/2dfan-lite-v2/box_model.json).
+LITE_V2_PREPROCESSING = Preprocessing(input_size=LITE_SIZE, subpixel="gaussian", reference_scale=240.0,
+                                      center_y_offset=-0.12)
 
 
 def lite_v2_spec() -> ModelSpec:
     return ModelSpec(
         name="2dfan-lite-v2", task="landmarks", builder=FAN_BUILDER, config=LITE_V2_CONFIG,
         inputs=(crop_input(LITE_SIZE),), outputs=(heatmaps_output(LITE_SIZE // 4),),
-        preprocessing=Preprocessing(input_size=LITE_SIZE, subpixel="gaussian"),
-        description="compact 2D-FAN (1 stack, width 80, 192 px input), fanzoo's second recipe; in training, "
-                    "no weights yet",
+        preprocessing=LITE_V2_PREPROCESSING,
+        description="compact 2D-FAN (1 stack, width 80, 192 px input) for CenterFace boxes, fanzoo's second "
+                    "recipe; in training, no weights yet",
         params=613_684, gmacs=0.4361, paper=PAPER,
         license="weights: 300-W annotations, non-commercial research use only (see MODEL_CARD.md)",
     )

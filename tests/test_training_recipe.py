@@ -165,3 +165,35 @@ def test_python_m_fanzoo_training_is_fanzoo_train(tmp_path: Path) -> None:
     assert done.returncode == 1 and "refusing to train on a test set" in done.stderr
     help_text = subprocess.run([*command, "--help"], capture_output=True, text=True, cwd=ROOT, timeout=120).stdout
     assert "--recipe" in help_text and "--processes" in help_text and "python -m fanzoo.training" in help_text
+
+
+def test_detector_boxes_are_matched_to_their_faces_and_used_for_training(shared_data: Path, tmp_path: Path) -> None:
+    """detect_faces runs a registered detector on each annotated face (dlib HOG here) and keeps the box that
+    overlaps the landmarks; load_samples trains on those boxes and places the typical box where it missed."""
+    import shutil
+
+    from fanzoo.metrics import iou
+    from fanzoo.pts import read_pts
+    from fanzoo.training.boxes import detect_faces, detector_like_box, landmark_box, placement
+    from fanzoo.training.data import load_samples
+
+    folder = tmp_path / "faces"
+    (folder / "lfpw").mkdir(parents=True)
+    for jpg in sorted((shared_data / "300w" / "trainset" / "lfpw").glob("*.jpg"))[:3]:
+        shutil.copy(jpg, folder / "lfpw")
+        shutil.copy(jpg.with_suffix(".pts"), folder / "lfpw")
+    detections = detect_faces(folder, "dlib-hog")
+    assert detections["detector"] == "dlib-hog" and sorted(detections["boxes"])[0].startswith("lfpw/")
+    found = {k: b for k, b in detections["boxes"].items() if b is not None}
+    assert found, "dlib HOG finds these frontal LFPW faces"
+    for key, box in found.items():
+        assert iou(tuple(box), landmark_box(read_pts((folder / key).with_suffix(".pts")))[:4]) >= 0.3
+    model = placement(folder, detections)
+    assert model["n"] == len(found) and 0.8 < model["w"] < 1.3 and 0.8 < model["h"] < 1.3
+    missed = sorted(detections["boxes"])[0]
+    detections["boxes"][missed] = None
+    samples = {Path(s.image).relative_to(folder).as_posix(): s for s in load_samples(folder, model, detections)}
+    for key, sample in samples.items():
+        box = detections["boxes"][key]
+        expected = detector_like_box(sample.points, model) if box is None else tuple(box)
+        np.testing.assert_allclose(sample.box, expected)

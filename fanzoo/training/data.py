@@ -7,8 +7,10 @@ coordinate i + 0.5, as the authors' decoder reads it.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -18,7 +20,7 @@ from ..preprocessing import box_to_center_scale, crop_corners
 from ..pts import annotated_images, read_pts
 from ..registry import Preprocessing
 from .augment import Augmentation, degrade, occlude, recolour
-from .boxes import detector_like_box
+from .boxes import detector_like_box, face_key
 
 __all__ = ["Augmentation", "Sample", "crop_matrices", "heatmaps", "load_samples", "make_example"]
 
@@ -30,10 +32,18 @@ class Sample:
     box: tuple[float, float, float, float]  # detector-like box
 
 
-def load_samples(folder: Path, model: dict) -> list[Sample]:
-    """Every annotated face of ``folder`` with its detector-like box (boxes.py)."""
-    return [Sample(str(img), pts, detector_like_box(pts, model))
-            for img, pts_path in annotated_images(folder) for pts in [read_pts(pts_path)]]
+def load_samples(folder: Path, model: Mapping[str, Any], detected: Mapping[str, Any] | None = None) -> list[Sample]:
+    """Every annotated face of ``folder`` with its training box: the detector's own (``detected``, from
+    detections.json) where it found the face, else its typical placement (``model``, boxes.py)."""
+    folder = Path(folder)
+    boxes = {} if detected is None else detected["boxes"]
+    samples = []
+    for image, pts_path in annotated_images(folder):
+        points = read_pts(pts_path)
+        found = boxes.get(face_key(image, folder))
+        box = tuple(float(v) for v in found) if found is not None else detector_like_box(points, model)
+        samples.append(Sample(str(image), points, box))
+    return samples
 
 
 def affine_rows(m: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from ..decoding import decode_heatmaps, heatmap_to_image
 from ..metrics import nme
 from ..preprocessing import box_to_center_scale
 from ..registry import ModelSpec
-from .boxes import load_box_model
+from .boxes import load_box_model, load_detections
 from .checkpoints import read_checkpoint, write_checkpoint
 from .config import TrainConfig
 from .crops import cached_regions
@@ -42,8 +42,12 @@ class Trainer:
         self.rank, self.ranks = rank, ranks
         self.exchange: Exchange | None = None
         self.pre = spec.preprocessing
-        box_model = load_box_model(Path(data_dir), self.out_dir / "box_model.json", config.box_detector)
-        samples = load_samples(Path(data_dir), box_model)
+        detected = None
+        if config.detector_boxes:
+            detected = load_detections(Path(data_dir), self.out_dir / "detections.json", config.box_detector,
+                                       progress=progress)
+        box_model = load_box_model(Path(data_dir), self.out_dir / "box_model.json", config.box_detector, detected)
+        samples = load_samples(Path(data_dir), box_model, detected)
         self.regions, self.frames = cached_regions(samples, self.pre, self.out_dir / "cache", progress=progress)
         train_ids, val_ids = split(list(range(len(samples))), config)
         self.train_samples = [(samples[i], i) for i in train_ids]
