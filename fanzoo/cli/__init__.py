@@ -38,6 +38,8 @@ def cli(verbose: int) -> None:
 
 
 def main() -> None:
-    from . import evaluate, export, info, predict, train, weights  # noqa: F401  (registers subcommands)
-
     cli(prog_name="fanzoo")
+
+
+# the subcommands register themselves on the group; their heavy imports happen inside each command
+from . import evaluate, export, info, predict, train, weights  # noqa: E402, F401

@@ -7,7 +7,7 @@ import click
 
 from ..errors import FanzooError
 from . import cli
-from .common import echo_json
+from .common import emit_json, json_option
 
 
 def parse_batch(value: str) -> int | None:
@@ -35,9 +35,9 @@ def parse_batch(value: str) -> int | None:
 @click.option("--batch", default="dynamic", show_default=True, help="ONNX batch size: a number or 'dynamic'.")
 @click.option("--random-weights", "random_seed", type=int, default=None,
               help="Export seeded random weights (BatchNorm calibrated on real faces). For tests only.")
-@click.option("--json", "as_json", is_flag=True, help="Print the manifests as JSON.")
+@json_option("Write the manifests as JSON to FILE, or - for stdout.")
 def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weights: Path | None, opset: int,
-           batch: str, random_seed: int | None, as_json: bool) -> None:
+           batch: str, random_seed: int | None, json_out: str | None) -> None:
     """Export MODEL (and, for 3D, its depth network) to OUT/<model>/."""
     from ..export.exporter import export as do_export
 
@@ -48,8 +48,10 @@ def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weig
         manifests = do_export(model, fmt, out_dir, weights, depth_weights, opset, batch_size, random_seed)
     except ImportError as exc:
         raise FanzooError(f"export needs NNabla (Python 3.10): pip install 'fanzoo[nnabla]' ({exc})") from exc
-    if as_json:
-        echo_json([m.__dict__ for m in manifests])
+    if json_out:
+        from dataclasses import asdict
+
+        emit_json([asdict(m) for m in manifests], json_out)
         return
     for m in manifests:
         entry = m.artifacts[fmt]

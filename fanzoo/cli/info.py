@@ -6,12 +6,12 @@ import click
 from ..plugins import plugins
 from ..weights.store import local_weights
 from . import cli
-from .common import echo_json, table
+from .common import emit_json, json_option, table
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def models(as_json: bool) -> None:
+@json_option()
+def models(json_out: str | None) -> None:
     """List registered models with size, cost and whether weights are here."""
     rows = []
     for spec in plugins().models:
@@ -20,8 +20,8 @@ def models(as_json: bool) -> None:
                      "params_m": round(spec.params / 1e6, 2), "gflops": round(spec.gflops, 2),
                      "weights": str(weights) if weights else None, "depth_model": spec.depth_model,
                      "description": spec.description})
-    if as_json:
-        echo_json(rows)
+    if json_out:
+        emit_json(rows, json_out)
         return
     click.echo(table([[r["name"], ", ".join(r["aliases"]), f"{r['params_m']:.2f}", f"{r['gflops']:.1f}",
                        "yes" if r["weights"] else "no", r["description"]] for r in rows],
@@ -29,8 +29,8 @@ def models(as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def backends(as_json: bool) -> None:
+@json_option()
+def backends(json_out: str | None) -> None:
     """List backend plugins with versions, formats and devices."""
     rows = []
     for backend in plugins().backends.values():
@@ -38,8 +38,8 @@ def backends(as_json: bool) -> None:
         rows.append({"name": backend.name, "version": backend.version(), "format": backend.artifact_format,
                      "devices": {d.device: {"available": d.available, "reason": d.reason} for d in devices},
                      "description": backend.description})
-    if as_json:
-        echo_json(rows)
+    if json_out:
+        emit_json(rows, json_out)
         return
     if not rows:
         click.echo("no backends installed: pip install fanzoo-onnxruntime (or fanzoo-nnabla)")
