@@ -66,9 +66,11 @@ def lite_spec() -> ModelSpec:
     )
 
 
-# the second recipe's network (training_runs/2dfan-lite-v2, MODEL_CARD.md): 25% wider, same input; no
-# weights until its run beats 2dfan-lite on the HELEN test with the default detector
-LITE_V2_CONFIG = {"num_stacks": 1, "width": 80, "stem": (16, 32), "depth": 4}
+# the second recipe's network (training_runs/2dfan-lite-v2, MODEL_CARD.md): 2dfan-lite's own. Wider variants
+# measured over the 12 ms a face that the recipe may cost: width 72 and 80 took 1.5x its CPU time a face
+# with ONNX Runtime at batch 1 (v1: 9.6 ms on 2 cores). No weights until its run beats 2dfan-lite on the
+# HELEN test with the default detector.
+LITE_V2_CONFIG = LITE_CONFIG
 # It takes CenterFace's boxes as they come. They are tall (1.32 x 1.02 landmark-box sides) and sit 0.16 of a
 # side above the landmarks, so the crop moves down by 0.12 of the box height (the authors' rule moves it up
 # by that much) and spans 200 (w + h) / 240 = 1.96 landmark-box sides: the face centred, its landmarks
@@ -83,9 +85,9 @@ def lite_v2_spec() -> ModelSpec:
         name="2dfan-lite-v2", task="landmarks", builder=FAN_BUILDER, config=LITE_V2_CONFIG,
         inputs=(crop_input(LITE_SIZE),), outputs=(heatmaps_output(LITE_SIZE // 4),),
         preprocessing=LITE_V2_PREPROCESSING,
-        description="compact 2D-FAN (1 stack, width 80, 192 px input) for CenterFace boxes, fanzoo's second "
-                    "recipe; in training, no weights yet",
-        params=613_684, gmacs=0.4361, paper=PAPER,
+        description="2dfan-lite's network for CenterFace boxes, trained by fanzoo's second recipe; in training, "
+                    "no weights yet",
+        params=402_308, gmacs=0.3144, paper=PAPER,
         license="weights: 300-W annotations, non-commercial research use only (see MODEL_CARD.md)",
     )
 
