@@ -197,3 +197,18 @@ def test_detector_boxes_are_matched_to_their_faces_and_used_for_training(shared_
         box = detections["boxes"][key]
         expected = detector_like_box(sample.points, model) if box is None else tuple(box)
         np.testing.assert_allclose(sample.box, expected)
+
+
+def test_recipe_settings_change_named_fields_only() -> None:
+    from fanzoo.cli.train import parse_settings
+
+    base = RECIPES["2dfan-lite-v2"]
+    changed = base.with_settings(parse_settings(("loss=weighted-mse", "iterations=2000", "lr_floor=0",
+                                                 "augmentation.occlusion=0", "augmentation.blur_sigma=[1, 3]")))
+    assert changed.loss == "weighted-mse" and changed.iterations == 2000 and changed.lr_floor == 0.0
+    assert changed.augmentation.occlusion == 0.0 and changed.augmentation.blur_sigma == (1, 3)
+    assert changed.augmentation.jpeg == base.augmentation.jpeg and changed.schedule == base.schedule
+    for bad, message in [("augmentation.wings=1", "unknown recipe setting"), ("iterations=many", "takes a int"),
+                         ("loss=l2", "unknown heatmap loss"), ("seed", "KEY=VALUE")]:
+        with pytest.raises(InputError, match=message):
+            base.with_settings(parse_settings((bad,)))

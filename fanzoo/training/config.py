@@ -92,6 +92,33 @@ class TrainConfig:
     def with_changes(self, **changes: Any) -> TrainConfig:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+    def with_settings(self, settings: Mapping[str, Any]) -> TrainConfig:
+        """The recipe with fields set by name, ``augmentation.NAME`` for augmentation ones (ablations)."""
+        top: dict[str, Any] = {}
+        aug: dict[str, Any] = {}
+        top_names, aug_names = {f.name for f in fields(self)}, {f.name for f in fields(Augmentation)}
+        for key, value in settings.items():
+            group, _, name = key.rpartition(".")
+            if group == "augmentation" and name in aug_names:
+                aug[name] = _same_kind(key, getattr(self.augmentation, name), value)
+            elif not group and name in top_names - {"augmentation"}:
+                top[name] = _same_kind(key, getattr(self, name), value)
+            else:
+                raise InputError(f"unknown recipe setting {key!r}; settings are TrainConfig fields "
+                                 "(e.g. loss, iterations) or augmentation.FIELD (e.g. augmentation.rotation)")
+        return replace(self, **top, augmentation=replace(self.augmentation, **aug))
+
+
+def _same_kind(key: str, current: Any, value: Any) -> Any:
+    """``value`` as the kind of ``current`` (a float field takes an int, a tuple field a list), else InputError."""
+    if isinstance(current, tuple) and isinstance(value, list):
+        return tuple(value)
+    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(current) is not type(value):
+        raise InputError(f"recipe setting {key} takes a {type(current).__name__}, got {value!r}")
+    return value
+
 
 # 100 epochs of the 1912 training faces at batch 16 (119.5 iterations an epoch)
 V2_ITERATIONS = 12_000
