@@ -63,7 +63,7 @@ def lite_spec() -> ModelSpec:
         description="compact 2D-FAN (1 stack, width 64, 192 px input) trained by fanzoo on 300-W; bundled",
         bundled_weights="bundled/2dfan-lite.h5", params=402_308, gmacs=0.3144, paper=PAPER,
         license="weights: 300-W annotations, non-commercial research use only (see MODEL_CARD.md)",
-        box_framing="dlib-hog",  # trained on boxes placed as dlib HOG places them (fanzoo.training.data)
+        box_framing="dlib-hog",  # trained on boxes placed as dlib HOG places them (fanzoo.training.boxes)
     )
 
 
@@ -85,7 +85,7 @@ def lite_v2_spec() -> ModelSpec:
     return ModelSpec(
         name="2dfan-lite-v2", task="landmarks", builder=FAN_BUILDER, config=LITE_V2_CONFIG,
         inputs=(crop_input(LITE_SIZE),), outputs=(heatmaps_output(LITE_SIZE // 4),),
-        preprocessing=LITE_V2_PREPROCESSING,
+        preprocessing=LITE_V2_PREPROCESSING, box_framing="centerface",  # trained on CenterFace's own boxes
         description="2dfan-lite's network for CenterFace boxes, trained by fanzoo's second recipe; in training, "
                     "no weights yet",
         params=402_308, gmacs=0.3144, paper=PAPER,

@@ -9,7 +9,6 @@ Two records in the run folder, each measured once with a registered detector:
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,20 +16,15 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_path
+from ..detection import FaceBox
+from ..detection.framing import MIN_IOU, Framing, box_from_landmarks, box_offsets
 from ..errors import InputError
 from ..pts import annotated_images, read_pts
 
 # the detector a box model without a "detector" key was measured with (the v1 run's box_model.json)
 LEGACY_DETECTOR = "dlib-hog"
-MATCH_IOU = 0.3  # a detection belongs to the annotated face if it overlaps the landmarks' box this much
 
 Box = tuple[float, float, float, float]
-
-
-def landmark_box(points: np.ndarray) -> tuple[float, float, float, float, float]:
-    """(x1, y1, x2, y2) of the landmarks and the box's geometric-mean side."""
-    (x1, y1), (x2, y2) = points.min(0), points.max(0)
-    return float(x1), float(y1), float(x2), float(y2), math.sqrt((x2 - x1) * (y2 - y1))
 
 
 def face_key(image: Path, folder: Path) -> str:
@@ -60,38 +54,32 @@ def detect_faces(folder: Path, detector: str, every: int = 1, instance: Any = No
     boxes: dict[str, list[float] | None] = {}
     for image_path, pts_path in tqdm(annotated_images(folder)[::every], desc=f"detecting ({detector})",
                                      disable=not progress):
-        landmarks = landmark_box(read_pts(pts_path))[:4]
-        scored = [(iou(b.as_tuple(), landmarks), b) for b in found_detector.detect(read_image(image_path))]
-        scored = [(overlap, b) for overlap, b in scored if overlap >= MATCH_IOU]
-        best = max(scored, key=lambda s: s[0])[1] if scored else None
-        boxes[face_key(image_path, folder)] = None if best is None else [float(v) for v in best.as_tuple()]
+        points = read_pts(pts_path)
+        face = (*points.min(0), *points.max(0))
+        scored = [(iou(b.as_tuple(), face), b) for b in found_detector.detect(read_image(image_path))]
+        best = max(scored, key=lambda s: s[0], default=(0.0, None))
+        # the same rule as fanzoo.detection.framing.box_offsets: the best overlap, if it is this face at all
+        boxes[face_key(image_path, folder)] = \
+            [float(v) for v in best[1].as_tuple()] if best[1] is not None and best[0] >= MIN_IOU else None
     return {"detector": detector, "boxes": boxes}
 
 
 def placement(folder: Path, detections: Mapping[str, Any]) -> dict[str, Any]:
-    """The box model: median offsets and side ratios of the detected boxes, in landmark-box sides."""
+    """The box model: the detector's framing (fanzoo.detection.framing) measured on the detected boxes."""
     folder = Path(folder)
-    rows = []
-    for key, box in detections["boxes"].items():
-        if box is None:
-            continue
-        x1, y1, x2, y2, size = landmark_box(read_pts((folder / key).with_suffix(".pts")))
-        rows.append(((box[0] + box[2]) / 2 - (x1 + x2) / 2, (box[1] + box[3]) / 2 - (y1 + y2) / 2,
-                     box[2] - box[0], box[3] - box[1], size))
+    rows = [box_offsets([FaceBox(*box)], read_pts((folder / key).with_suffix(".pts")))
+            for key, box in detections["boxes"].items() if box is not None]
+    rows = [row for row in rows if row is not None]
     if not rows:
         raise InputError(f"detector {detections['detector']} found none of the annotated faces in {folder}")
-    a = np.array(rows)
-    return {"detector": detections["detector"],
-            "dx": float(np.median(a[:, 0] / a[:, 4])), "dy": float(np.median(a[:, 1] / a[:, 4])),
-            "w": float(np.median(a[:, 2] / a[:, 4])), "h": float(np.median(a[:, 3] / a[:, 4])), "n": len(rows)}
+    dx, dy, w, h = (float(v) for v in np.median(np.array(rows), axis=0))
+    return {"detector": detections["detector"], "dx": dx, "dy": dy, "w": w, "h": h, "n": len(rows)}
 
 
 def detector_like_box(points: np.ndarray, model: Mapping[str, Any]) -> Box:
     """The box the detector would typically draw around these landmarks."""
-    x1, y1, x2, y2, size = landmark_box(points)
-    cx, cy = (x1 + x2) / 2 + model["dx"] * size, (y1 + y2) / 2 + model["dy"] * size
-    w, h = model["w"] * size, model["h"] * size
-    return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+    framing = Framing(model.get("detector", LEGACY_DETECTOR), model["dx"], model["dy"], model["w"], model["h"])
+    return box_from_landmarks(points, framing).as_tuple()
 
 
 def _write_json(path: Path, data: Any) -> None:
