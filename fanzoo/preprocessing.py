@@ -48,11 +48,17 @@ def _corner(point: tuple[float, float], center: np.ndarray, scale: float, resolu
     return (np.linalg.inv(t) @ p)[:2].astype(np.int32)
 
 
+def crop_corners(center: np.ndarray, scale: float, pre: Preprocessing = DEFAULT) -> tuple[np.ndarray, np.ndarray]:
+    """The authors' integer crop corners in photo pixels: the crop is photo columns ul[0] .. br[0] - 1 and
+    rows ul[1] .. br[1] - 1 (0-based; black outside the photo), resized to the input size."""
+    res = float(pre.input_size)
+    return (_corner((1, 1), center, scale, res, pre.scale_factor),
+            _corner((res, res), center, scale, res, pre.scale_factor))
+
+
 def crop(image: np.ndarray, center: np.ndarray, scale: float, pre: Preprocessing = DEFAULT) -> np.ndarray:
     """uint8 HxWx3 image -> uint8 (S, S, 3) crop, S = input size, zero outside the image."""
-    res = float(pre.input_size)
-    ul = _corner((1, 1), center, scale, res, pre.scale_factor)
-    br = _corner((res, res), center, scale, res, pre.scale_factor)
+    ul, br = crop_corners(center, scale, pre)
     height, width = image.shape[:2]
     side_y, side_x = int(br[1] - ul[1]), int(br[0] - ul[0])
     if side_x <= 0 or side_y <= 0:
