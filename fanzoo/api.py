@@ -7,6 +7,7 @@ from typing import Any
 
 from .artifacts import resolve_artifact
 from .plugins import get_model, plugins
+from .precision import check_backend_precision, load_options
 from .predictor import Predictor
 
 log = logging.getLogger(__name__)
@@ -16,21 +17,25 @@ DEFAULT_BACKEND = "onnxruntime"
 DEFAULT_DETECTOR = "dlib-hog"
 
 
-def load_predictor(model: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND, device: str = "cpu",
+def load_predictor(model: str = DEFAULT_MODEL, backend: str | None = None, device: str = "cpu",
                    detector: str | None = DEFAULT_DETECTOR, flip: bool = False, artifacts: Path | str | None = None,
                    threads: int | None = None, batch_size: int = 8, detector_options: dict[str, Any] | None = None,
-                   announce=log.warning) -> Predictor:
+                   announce=log.warning, precision: str | None = None) -> Predictor:
     """Resolve every name, prepare the artifacts the backend needs, and return a Predictor.
 
-    ``detector=None`` means boxes will always be given to ``predict``.
+    ``detector=None`` means boxes will always be given to ``predict``. ``backend`` and ``precision`` (fp32,
+    int8, bf16) default to the model's measured choice in the registry.
     """
     spec = get_model(model)
-    runtime = plugins().backend(backend)
+    runtime = plugins().backend(backend or spec.default_backend)
     folder = Path(artifacts) if artifacts is not None else None
+    precision = precision or spec.default_precision
+    check_backend_precision(runtime, precision)
 
     def session(name: str):
-        path = resolve_artifact(get_model(name), runtime.artifact_format, folder, announce=announce)
-        return runtime.load(path, device=device, threads=threads)
+        path = resolve_artifact(get_model(name), runtime.artifact_format, folder, announce=announce,
+                                precision=precision)
+        return runtime.load(path, device=device, threads=threads, **load_options(precision))
 
     landmark_session = session(spec.name)
     depth_session = session(spec.depth_model) if spec.depth_model else None

@@ -83,6 +83,12 @@ class ModelSpec:
     paper: str = ""
     license: str = ""
     metrics: Mapping[str, float] = field(default_factory=dict)
+    # runtime and precision used when none is asked for: the fastest measured here whose accuracy cost is at most
+    # +0.10 NME points (benchmarks/RESULTS.md, "Default precision and runtime"); --backend and --precision override
+    default_backend: str = "onnxruntime"
+    default_precision: str = "fp32"
+    # layers int8 keeps in fp32, by role (fanzoo.export.quantize.ROLES), where quantizing them measurably hurts
+    int8_keep_fp32: tuple[str, ...] = ("head",)
 
     @property
     def gflops(self) -> float:

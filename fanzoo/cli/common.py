@@ -10,6 +10,15 @@ import click
 from tqdm import tqdm
 
 
+def precision_option(command):
+    """``--precision``: fp32, int8 (a quantized artifact, made on first use) or bf16 (a backend's compute setting)."""
+    from ..precision import PRECISIONS
+
+    return click.option("--precision", type=click.Choice(PRECISIONS), default=None,
+                        help="Numeric precision (default: the model's, see `fanzoo models`); int8 is quantized "
+                             "once on first use.")(command)
+
+
 def use_color() -> bool | None:
     return False if os.environ.get("NO_COLOR") else None
 

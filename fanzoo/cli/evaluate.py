@@ -9,7 +9,7 @@ import click
 import numpy as np
 
 from . import cli
-from .common import progress_bar
+from .common import precision_option, progress_bar
 
 
 @cli.command()
@@ -25,28 +25,34 @@ from .common import progress_bar
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for ced.png and per_image.csv (default: ./evaluation/<model>).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@precision_option
 def evaluate(datasets: tuple[Path, ...], model: str | None, backend: str | None, device: str, detector: str | None,
-             boxes: str, flip: bool, artifacts: Path | None, out_dir: Path | None, as_json: bool) -> None:
+             boxes: str, flip: bool, artifacts: Path | None, out_dir: Path | None, as_json: bool,
+             precision: str | None) -> None:
     """Evaluate on DATASETS: folders of images with iBUG .pts files beside them."""
     from .. import api
     from ..evaluation import dataset_pairs, plot_ced, write_csv
     from ..evaluation import evaluate as run
 
     total = len(dataset_pairs(datasets))
-    backend = backend or api.DEFAULT_BACKEND
+    from ..plugins import get_model
+
+    backend = backend or get_model(model or api.DEFAULT_MODEL).default_backend
     predictor = api.load_predictor(model or api.DEFAULT_MODEL, backend, device,
                                    (detector or api.DEFAULT_DETECTOR) if boxes == "detector" else None,
-                                   flip=flip, artifacts=artifacts, announce=lambda m: click.echo(m, err=True))
+                                   flip=flip, artifacts=artifacts, announce=lambda m: click.echo(m, err=True),
+                                   precision=precision)
     with progress_bar(total, "evaluate") as bar:
         summary, scores = run(predictor, datasets, boxes, on_progress=lambda: bar.update(1), backend_name=backend)
+    precision = precision or predictor.spec.default_precision
     out_dir = out_dir or Path("evaluation") / summary.model
     write_csv(out_dir / "per_image.csv", scores)
     plot_ced(out_dir / "ced.png", {f"{summary.model} ({backend})": np.array([s.nme_eye for s in scores])})
     if as_json:
-        click.echo(json.dumps({**asdict(summary), "csv": str(out_dir / "per_image.csv"),
+        click.echo(json.dumps({**asdict(summary), "precision": precision, "csv": str(out_dir / "per_image.csv"),
                                "ced_plot": str(out_dir / "ced.png")}, indent=2))
         return
-    click.echo(f"{summary.model} on {summary.images} faces ({backend}, boxes: {boxes}):")
+    click.echo(f"{summary.model} on {summary.images} faces ({backend}, {precision}, boxes: {boxes}):")
     click.echo(f"  NME (outer eye corners): mean {100 * summary.nme_eye_mean:.2f}%, "
                f"median {100 * summary.nme_eye_median:.2f}%")
     click.echo(f"  NME (box size):          mean {100 * summary.nme_box_mean:.2f}%")

@@ -36,22 +36,49 @@ def parse_batch(value: str) -> int | None:
 @click.option("--random-weights", "random_seed", type=int, default=None,
               help="Export seeded random weights (BatchNorm calibrated on real faces). For tests only.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifests as JSON.")
+@click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True,
+              help="int8: also write a statically quantized copy (ONNX only), calibrated on real faces.")
+@click.option("--calibration", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
+              help="int8 calibration faces: images with iBUG .pts files beside them "
+                   "(default: $FANZOO_DATA/300w/trainset, or ../shared/data/300w/trainset of a checkout).")
+@click.option("--calibration-faces", type=click.IntRange(8, 4096), default=64, show_default=True,
+              help="How many faces int8 calibrates on.")
 def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weights: Path | None, opset: int,
-           batch: str, random_seed: int | None, as_json: bool) -> None:
+           batch: str, random_seed: int | None, as_json: bool, precision: str, calibration: Path | None,
+           calibration_faces: int) -> None:
     """Export MODEL (and, for 3D, its depth network) to OUT/<model>/."""
     from ..export.exporter import export as do_export
+    from ..precision import artifact_key
 
     batch_size = parse_batch(batch)
     if fmt == "nnp" and batch != "dynamic":
         raise click.BadParameter("NNP artifacts always have a variable batch size", param_hint="--batch")
+    if precision != "fp32" and fmt != "onnx":
+        raise click.BadParameter(f"{precision} artifacts are ONNX files; use --format onnx", param_hint="--precision")
     try:
-        manifests = do_export(model, fmt, out_dir, weights, depth_weights, opset, batch_size, random_seed)
+        # int8 starts from the fp32 artifact: one already there from the same weights is kept
+        manifests = do_export(model, fmt, out_dir, weights, depth_weights, opset, batch_size, random_seed,
+                              reuse=precision != "fp32")
+        if precision == "int8":
+            from ..export.quantize import quantize_folder
+            from ..plugins import get_model
+
+            manifests = [quantize_folder(get_model(m.model), out_dir / m.model, calibration=calibration,
+                                         faces=calibration_faces) for m in manifests]
     except ImportError as exc:
         raise FanzooError(f"export needs NNabla (Python 3.10): pip install 'fanzoo[nnabla]' ({exc})") from exc
     if as_json:
         echo_json([m.__dict__ for m in manifests])
         return
+    key = artifact_key(fmt, precision)
     for m in manifests:
-        entry = m.artifacts[fmt]
-        click.echo(f"{m.model}: {out_dir / m.model / entry.file} (opset {entry.opset or '-'}, batch {entry.batch}, "
-                   f"max relative error {entry.max_relative_error:.1e} <= {m.tolerance:.0e})")
+        entry = m.artifacts[key]
+        click.echo(f"{m.model}: {out_dir / m.model / entry.file} ({entry.precision}, opset {entry.opset or '-'}, "
+                   f"batch {entry.batch}, max relative error {entry.max_relative_error:.1e} <= {m.tolerance_of(key):.0e})")
+        if entry.quantization:
+            q = entry.quantization
+            kept = ", ".join(f"{role} ({', '.join(names)})" for role, names in q["kept_fp32"].items()) or "nothing"
+            err = ", ".join(f"{k} {v:.3g}" for k, v in q["error_vs_fp32_held_out"].items())
+            click.echo(f"  calibrated on {q['calibration']['faces']} faces of {q['calibration']['folder']}; "
+                       f"kept in fp32: {kept}")
+            click.echo(f"  against fp32 on {q['calibration']['held_out_faces']} held-out faces: {err}")

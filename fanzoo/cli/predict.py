@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import FanzooError, InputError
 from ..pts import IMAGE_SUFFIXES
 from . import cli
-from .common import progress_bar
+from .common import precision_option, progress_bar
 
 CHUNK_IMAGES = 8  # images decoded and batched together; bounds memory on large folders
 
@@ -147,9 +147,11 @@ def predict_chunk(predictor, chunk: list[Path], boxes_for, output: Path | None, 
 @click.option("--batch-size", type=click.IntRange(1, 256), default=8, show_default=True,
               help="Faces per network call.")
 @click.option("--threads", type=click.IntRange(1, 256), default=None, help="Backend threads (default: runtime's).")
+@precision_option
 def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, device: str, detector: str | None,
             boxes: tuple[str, ...], boxes_json: Path | None, flip: bool, json_out: str | None, output: Path | None,
-            pts_dir: Path | None, artifacts: Path | None, batch_size: int, threads: int | None) -> None:
+            pts_dir: Path | None, artifacts: Path | None, batch_size: int, threads: int | None,
+            precision: str | None) -> None:
     """Predict 68 landmarks for every face in INPUTS (images or folders)."""
     from .. import api
     from ..detection import load_boxes_json, parse_box
@@ -175,10 +177,10 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
     if not paths:
         raise click.UsageError("no input images")
     predictor = api.load_predictor(
-        model or api.DEFAULT_MODEL, backend or api.DEFAULT_BACKEND, device,
+        model or api.DEFAULT_MODEL, backend, device,
         None if (given or by_name is not None) else (detector or api.DEFAULT_DETECTOR),
         flip=flip, artifacts=artifacts, threads=threads, batch_size=batch_size,
-        announce=lambda msg: click.echo(msg, err=True))
+        announce=lambda msg: click.echo(msg, err=True), precision=precision)
     outcomes: list[ImageOutcome] = []
     chunks = [paths[i:i + CHUNK_IMAGES] for i in range(0, len(paths), CHUNK_IMAGES)]
     with progress_bar(len(paths), "predict") as bar:
@@ -186,9 +188,9 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
             outcomes.extend(predict_chunk(predictor, chunk, boxes_for, output, len(paths) == 1, pts_dir, json_out))
             bar.update(len(chunk))
     if json_out is not None:
-        document = {"model": predictor.spec.name, "backend": backend or api.DEFAULT_BACKEND, "device": device,
-                    "flip": flip, "dims": predictor.spec.landmarks_dims,
-                    "images": [o.to_dict() for o in outcomes]}
+        document = {"model": predictor.spec.name, "backend": backend or predictor.spec.default_backend, "device": device,
+                    "precision": precision or predictor.spec.default_precision, "flip": flip,
+                    "dims": predictor.spec.landmarks_dims, "images": [o.to_dict() for o in outcomes]}
         text = json.dumps(document, indent=2)
         if json_out == "-":
             click.echo(text)
