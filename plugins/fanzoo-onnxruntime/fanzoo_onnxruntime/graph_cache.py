@@ -2,8 +2,8 @@
 
 ONNX Runtime can write the graph it optimized (fusions, NCHWc layouts) and load that instead of optimizing
 again. Such a file is only valid for the same artifact, ONNX Runtime version, provider and CPU, so its name
-carries all four. It lives beside the artifact in ``.ort-cache/`` (or in ``$FANZOO_HOME/ort-cache`` where
-that folder is read-only), is written atomically, and replaces older files of the same artifact.
+carries all four. It lives beside the artifact in ``.ort-cache/`` (or in ``$FANZOO_HOME/ort-cache`` for the
+package's own artifacts and where that folder is read-only), is written atomically, and replaces older files of the same artifact.
 """
 from __future__ import annotations
 
@@ -71,10 +71,14 @@ def _writable(folder: Path) -> bool:
 
 
 def _folder(artifact: Path) -> Path:
-    beside = artifact.parent / FOLDER
-    if _writable(beside):
-        return beside
+    import fanzoo
     from fanzoo.weights.store import home
+
+    package = Path(fanzoo.__file__).resolve().parent
+    beside = artifact.parent / FOLDER
+    # never inside the installed package (an uninstall would leave the files behind)
+    if package not in artifact.resolve().parents and _writable(beside):
+        return beside
 
     key = hashlib.sha256(str(artifact.resolve().parent).encode()).hexdigest()[:12]
     return home() / "ort-cache" / key
