@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 import click
-from tqdm import tqdm
 
 
 def precision_option(command):
@@ -27,8 +26,10 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-def progress_bar(total: int, desc: str = "") -> tqdm:
+def progress_bar(total: int, desc: str = ""):
     """A progress bar on stderr when it is a terminal; silent in pipes, logs and CI."""
+    from tqdm import tqdm  # imported here: it pulls importlib.metadata and more, a cost every command paid
+
     return tqdm(total=total, desc=desc, disable=not sys.stderr.isatty() or total <= 1, unit="img", leave=False)
 
 
