@@ -54,3 +54,7 @@ def cli(verbose: int) -> None:
 
 def main() -> None:
     cli(prog_name="fanzoo")
+
+
+# the subcommands register themselves on the group; their heavy imports happen inside each command
+from . import evaluate, export, info, predict, train, weights  # noqa: E402, F401

@@ -1,12 +1,20 @@
-"""Small helpers shared by the subcommands: JSON output, colours, progress bars only on a terminal."""
+"""Helpers shared by the subcommands: the --json rule, the --device option, lines that keep clear of progress bars.
+
+The --json rule, the same on every command: ``--json FILE`` writes the command's result as JSON to FILE
+(atomically: complete or not at all), and ``--json -`` writes it to standard output instead of the text.
+"""
 from __future__ import annotations
 
 import json
-import os
+import re
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
 def precision_option(command):
@@ -18,19 +26,40 @@ def precision_option(command):
                              "once on first use.")(command)
 
 
-def use_color() -> bool | None:
-    return False if os.environ.get("NO_COLOR") else None
+def json_option(help_text: str = "Write the result as JSON to FILE, or - for stdout.") -> Callable[[F], F]:
+    return click.option("--json", "json_out", metavar="FILE|-", default=None, help=help_text)
 
 
-def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+def emit_json(data: Any, target: str) -> None:
+    """``data`` as JSON on stdout (target ``-``) or in a file, written atomically."""
+    text = json.dumps(data, indent=2, default=str) + "\n"
+    if target == "-":
+        click.echo(text, nl=False)
+        return
+    from ..atomic import atomic_write_text
+
+    atomic_write_text(target, text)
 
 
-def progress_bar(total: int, desc: str = ""):
-    """A progress bar on stderr when it is a terminal; silent in pipes, logs and CI."""
-    from tqdm import tqdm  # imported here: it pulls importlib.metadata and more, a cost every command paid
+def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not DEVICE_PATTERN.match(value):
+        raise click.BadParameter(f"{value!r} is not a device: use cpu, cuda, or cuda:N for the GPU with index N")
+    return value
 
-    return tqdm(total=total, desc=desc, disable=not sys.stderr.isatty() or total <= 1, unit="img", leave=False)
+
+def device_option(function: F) -> F:
+    return click.option("--device", default="cpu", show_default=True, callback=_check_device, metavar="cpu|cuda[:N]",
+                        help="Where the networks run; cuda:N picks a GPU by index.")(function)
+
+
+def echo_line(text: str, err: bool = False) -> None:
+    """One line of output that does not tear an active progress bar (tqdm clears and redraws it)."""
+    if "tqdm" not in sys.modules:  # no bar was ever made (not a terminal): a plain line, without importing tqdm
+        click.echo(text, err=err)
+        return
+    from tqdm import tqdm
+
+    tqdm.write(text, file=sys.stderr if err else sys.stdout)
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:

@@ -7,7 +7,7 @@ import click
 
 from ..errors import FanzooError
 from . import cli
-from .common import echo_json
+from .common import emit_json, json_option
 
 
 def parse_batch(value: str) -> int | None:
@@ -35,7 +35,7 @@ def parse_batch(value: str) -> int | None:
 @click.option("--batch", default="dynamic", show_default=True, help="ONNX batch size: a number or 'dynamic'.")
 @click.option("--random-weights", "random_seed", type=int, default=None,
               help="Export seeded random weights (BatchNorm calibrated on real faces). For tests only.")
-@click.option("--json", "as_json", is_flag=True, help="Print the manifests as JSON.")
+@json_option("Write the manifests as JSON to FILE, or - for stdout.")
 @click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True,
               help="int8: also write a statically quantized copy (ONNX only), calibrated on real faces.")
 @click.option("--calibration", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
@@ -44,7 +44,7 @@ def parse_batch(value: str) -> int | None:
 @click.option("--calibration-faces", type=click.IntRange(8, 4096), default=64, show_default=True,
               help="How many faces int8 calibrates on.")
 def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weights: Path | None, opset: int,
-           batch: str, random_seed: int | None, as_json: bool, precision: str, calibration: Path | None,
+           batch: str, random_seed: int | None, json_out: str | None, precision: str, calibration: Path | None,
            calibration_faces: int) -> None:
     """Export MODEL (and, for 3D, its depth network) to OUT/<model>/."""
     from ..export.exporter import export as do_export
@@ -67,8 +67,10 @@ def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weig
                                          faces=calibration_faces) for m in manifests]
     except ImportError as exc:
         raise FanzooError(f"export needs NNabla (Python 3.10): pip install 'fanzoo[nnabla]' ({exc})") from exc
-    if as_json:
-        echo_json([m.__dict__ for m in manifests])
+    if json_out:
+        from dataclasses import asdict
+
+        emit_json([asdict(m) for m in manifests], json_out)
         return
     key = artifact_key(fmt, precision)
     for m in manifests:

@@ -7,12 +7,12 @@ from ..plugins import plugins
 from ..precision import backend_precisions
 from ..weights.store import local_weights
 from . import cli
-from .common import echo_json, table
+from .common import emit_json, json_option, table
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def models(as_json: bool) -> None:
+@json_option()
+def models(json_out: str | None) -> None:
     """List registered models with size, cost and whether weights are here."""
     rows = []
     for spec in plugins().models:
@@ -22,8 +22,8 @@ def models(as_json: bool) -> None:
                      "weights": str(weights) if weights else None, "depth_model": spec.depth_model,
                      "default_backend": spec.default_backend, "default_precision": spec.default_precision,
                      "description": spec.description})
-    if as_json:
-        echo_json(rows)
+    if json_out:
+        emit_json(rows, json_out)
         return
     click.echo(table([[r["name"], ", ".join(r["aliases"]), f"{r['params_m']:.2f}", f"{r['gflops']:.1f}",
                        "yes" if r["weights"] else "no", f"{r['default_backend']} {r['default_precision']}",
@@ -32,8 +32,8 @@ def models(as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def backends(as_json: bool) -> None:
+@json_option()
+def backends(json_out: str | None) -> None:
     """List backend plugins with versions, formats and devices."""
     rows = []
     for backend in plugins().backends.values():
@@ -42,8 +42,8 @@ def backends(as_json: bool) -> None:
                      "precisions": list(backend_precisions(backend)),
                      "devices": {d.device: {"available": d.available, "reason": d.reason} for d in devices},
                      "description": backend.description})
-    if as_json:
-        echo_json(rows)
+    if json_out:
+        emit_json(rows, json_out)
         return
     if not rows:
         click.echo("no backends installed: pip install fanzoo-onnxruntime (or fanzoo-nnabla)")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fanzoo.backend import DeviceStatus, check_artifact, check_feeds
+from fanzoo.backend import DeviceStatus, check_artifact, check_feeds, parse_device
 from fanzoo.errors import ArtifactError, BackendUnavailableError
 from fanzoo.hookspecs import hookimpl
 
@@ -75,9 +75,10 @@ class OnnxRuntimeBackend:
 
     def load(self, artifact: Path, device: str = "cpu", threads: int | None = None) -> OnnxRuntimeSession:
         path = check_artifact(Path(artifact), ".onnx")
-        if device not in PROVIDERS:
-            raise BackendUnavailableError(f"onnxruntime has no device {device!r}; choose from {', '.join(PROVIDERS)}")
-        status = {s.device: s for s in self.devices()}[device]
+        kind, index = parse_device(device)
+        if kind not in PROVIDERS or (kind == "cpu" and index):
+            raise BackendUnavailableError(f"onnxruntime has no device {device!r}; choose cpu, cuda or cuda:N")
+        status = {s.device: s for s in self.devices()}[kind]
         if not status.available:
             # never fall back to the CPU: a user who asked for CUDA must know it is not being used
             raise BackendUnavailableError(f"onnxruntime cannot run on {device} here: {status.reason}")
@@ -89,16 +90,18 @@ class OnnxRuntimeBackend:
         options.intra_op_num_threads = threads or int(os.environ.get("FANZOO_THREADS", "0"))
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # cuda:N picks the GPU by index through the provider's own option
+        provider = (PROVIDERS[kind], {"device_id": index}) if kind == "cuda" else PROVIDERS[kind]
         try:
-            session = _create_session(ort, path, options, PROVIDERS[device])
+            session = _create_session(ort, path, options, provider)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
             raise ArtifactError(f"onnxruntime cannot load {path}: {str(exc).splitlines()[0]}") from exc
-        if device == "cuda" and PROVIDERS["cuda"] not in session.get_providers():
+        if kind == "cuda" and PROVIDERS["cuda"] not in session.get_providers():
             raise BackendUnavailableError("onnxruntime created the session without CUDA (driver or cuDNN missing?)")
         return OnnxRuntimeSession(session, options.intra_op_num_threads)
 
 
-def _create_session(ort, path: Path, options, provider: str):
+def _create_session(ort, path: Path, options, provider: str | tuple[str, dict]):
     """An InferenceSession, from ONNX Runtime's saved optimized graph when there is one (graph_cache)."""
     if provider != PROVIDERS["cpu"] or not graph_cache.enabled():
         # the CPU is where the cache was measured; a GPU provider's optimized graph is not verified here
