@@ -145,14 +145,21 @@ def render(data: dict) -> str:
     shifts = [r["extra_info"] for r in groups.get("accuracy: int8 against fp32", [])]
     if shifts:
         lines.extend(["## int8 against fp32 (held-out real faces: 300-W training faces the calibration did not use)", "",
-                      "| model | weights | faces | shift mean | p99 | max (heatmap px) | heatmap | max rel. heatmap diff |",
-                      "|---|---|---|---|---|---|---|---|"])
+                      "| model | weights | faces | shift mean | p99 | max (heatmap px) | moved > 1 px | heatmap "
+                      "| max rel. heatmap diff |", "|---|---|---|---|---|---|---|---|---|"])
         for a in shifts:
             weights = "trained" if a["trained"] else "seeded, BatchNorm-calibrated"
             lines.append(f"| {a['model']} | {weights} | {a['faces']} | {a['shift_mean_heatmap_px']:.3f} | "
                          f"{a['shift_p99_heatmap_px']:.2f} | {a['shift_max_heatmap_px']:.2f} | "
+                         f"{100 * a['moved_over_1px']:.1f}% | "
                          f"{a['heatmap_size']} px | {a['rel_heatmap_error']:.3f} |")
         lines.append("")
+    keeps = [r["extra_info"] for r in groups.get("accuracy: what int8 keeps in fp32", [])]
+    for k in keeps:
+        lines.extend([f"## What int8 keeps in fp32 ({k['model']}, HELEN test, {k['faces']} faces, NME fp32 "
+                      f"{k['nme_fp32']:.2f}%)", "", "| kept in fp32 | NME change against fp32 (points) |", "|---|---|"])
+        lines += [f"| {name} | {change:+.3f} |" for name, change in k["nme_change_points"].items()]
+        lines += ["", f"The registry keeps: {', '.join(k['registry']) or 'nothing'}.", ""]
     return "\n".join(lines) + "\n"
 
 

@@ -111,6 +111,7 @@ def test_int8_landmark_shift(benchmark, model: str, data_dir: Path, smoke: bool)
                                 faces=len(held), trained=has_trained_weights(model),
                                 shift_mean_heatmap_px=float(moved.mean()), shift_max_heatmap_px=float(moved.max()),
                                 shift_p99_heatmap_px=float(np.percentile(moved, 99)),
+                                moved_over_1px=float((moved > 1.0).mean()),
                                 heatmap_size=spec.preprocessing.heatmap_size,
                                 rel_heatmap_error=float(np.abs(outputs["int8"] - outputs["fp32"]).max()
                                                         / np.abs(outputs["fp32"]).max()))
@@ -162,3 +163,47 @@ def test_dlib_baseline(benchmark, data_dir: Path, smoke: bool, tmp_path: Path) -
     if not smoke and len(_CURVES) > 0:
         from fanzoo.evaluation import plot_ced
         plot_ced(CED_PLOT, dict(_CURVES))
+
+
+def test_int8_keep_fp32_choice(benchmark, data_dir: Path, smoke: bool, tmp_path: Path) -> None:
+    """Which layers int8 should leave in fp32: 2dfan-lite quantized four ways, each scored on the HELEN test faces
+    (the same dlib HOG boxes for all), against fp32. The registry's int8_keep_fp32 follows from this table."""
+    from fanzoo.detection.dlib_hog import DlibHogDetector
+    from fanzoo.evaluation import choose_box
+    from fanzoo.export.manifest import read_manifest
+    from fanzoo.export.quantize import INT8_KEY, quantize_folder
+    from fanzoo.imageio import read_image
+    from fanzoo.metrics import nme
+    from fanzoo.plugins import get_model, plugins
+    from fanzoo.predictor import Predictor
+    from fanzoo.pts import annotated_images, read_pts
+
+    from .conftest import THREADS, artifact_dir
+
+    spec = get_model("2dfan-lite")
+    source = artifact_dir("2dfan-lite", "onnx")
+    detector = DlibHogDetector()
+    faces = []
+    for image_path, pts_path in annotated_images(evaluation_images(data_dir, smoke, tmp_path)):
+        rgb, gt = read_image(image_path), read_pts(pts_path)
+        faces.append((rgb, gt, choose_box(detector.detect(rgb), gt)[0]))
+    backend = plugins().backend("onnxruntime")
+
+    def score(path: Path) -> float:
+        predictor = Predictor(spec, backend.load(path, threads=THREADS))
+        return float(np.mean([nme(predictor.predict(rgb, [box])[0].landmarks, gt) for rgb, gt, box in faces]))
+
+    fp32 = score(source / read_manifest(source).entry("onnx").file)
+    rows = {}
+
+    def run() -> None:
+        for keep in ((), ("head",), ("stem",), ("stem", "head")):
+            dest = tmp_path / ("-".join(keep) or "none") / spec.name
+            manifest = quantize_folder(spec, source, dest, keep_fp32=keep)
+            rows["+".join(keep) or "nothing"] = 100 * (score(dest / manifest.entry(INT8_KEY).file) - fp32)
+    benchmark.pedantic(run, rounds=1)
+    benchmark.group = "accuracy: what int8 keeps in fp32"
+    benchmark.extra_info.update(kind="int8-keep", model=spec.name, runtime="onnxruntime", precision="int8",
+                                batch=1, faces=len(faces), nme_fp32=100 * fp32, nme_change_points=rows,
+                                registry=list(spec.int8_keep_fp32))
+    assert all(np.isfinite(v) for v in rows.values())

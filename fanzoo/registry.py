@@ -87,8 +87,10 @@ class ModelSpec:
     # +0.10 NME points (benchmarks/RESULTS.md, "Default precision and runtime"); --backend and --precision override
     default_backend: str = "onnxruntime"
     default_precision: str = "fp32"
-    # layers int8 keeps in fp32, by role (fanzoo.export.quantize.ROLES), where quantizing them measurably hurts
-    int8_keep_fp32: tuple[str, ...] = ("head",)
+    # layers int8 keeps in fp32, by role (fanzoo.export.quantize.ROLES), where quantizing them measurably hurts.
+    # Measured on 2dfan-lite (HELEN test, NME change against fp32): nothing kept +0.027 points, head +0.028,
+    # stem +0.032, both +0.034: no layer measurably hurts, so none is kept (benchmarks/RESULTS.md)
+    int8_keep_fp32: tuple[str, ...] = ()
 
     @property
     def gflops(self) -> float:

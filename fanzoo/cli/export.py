@@ -43,9 +43,11 @@ def parse_batch(value: str) -> int | None:
                    "(default: $FANZOO_DATA/300w/trainset, or ../shared/data/300w/trainset of a checkout).")
 @click.option("--calibration-faces", type=click.IntRange(8, 4096), default=64, show_default=True,
               help="How many faces int8 calibrates on.")
+@click.option("--keep-fp32", "keep_fp32", type=click.Choice(["stem", "head"]), multiple=True,
+              help="int8: leave these layers in fp32 (repeatable; default: the model's registry entry).")
 def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weights: Path | None, opset: int,
            batch: str, random_seed: int | None, json_out: str | None, precision: str, calibration: Path | None,
-           calibration_faces: int) -> None:
+           calibration_faces: int, keep_fp32: tuple[str, ...]) -> None:
     """Export MODEL (and, for 3D, its depth network) to OUT/<model>/."""
     from ..export.exporter import export as do_export
     from ..precision import artifact_key
@@ -64,7 +66,7 @@ def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weig
             from ..plugins import get_model
 
             manifests = [quantize_folder(get_model(m.model), out_dir / m.model, calibration=calibration,
-                                         faces=calibration_faces) for m in manifests]
+                                         faces=calibration_faces, keep_fp32=keep_fp32 or None) for m in manifests]
     except ImportError as exc:
         raise FanzooError(f"export needs NNabla (Python 3.10): pip install 'fanzoo[nnabla]' ({exc})") from exc
     if json_out:

@@ -114,7 +114,8 @@ def _error_against_fp32(task: str, pre: Preprocessing | None, fp32: np.ndarray, 
         a, b = decode_heatmaps(fp32, pre.subpixel)[0], decode_heatmaps(int8, pre.subpixel)[0]
         moved = np.linalg.norm(a.astype(np.float64) - b, axis=-1)
         error.update(landmark_shift_mean_heatmap_px=float(moved.mean()), landmark_shift_max_heatmap_px=float(moved.max()),
-                     landmark_shift_p99_heatmap_px=float(np.percentile(moved, 99)))
+                     landmark_shift_p99_heatmap_px=float(np.percentile(moved, 99)),
+                     landmarks_moved_over_1px=float((moved > 1.0).mean()))
     else:
         error["mean_abs_error_relative"] = float(np.abs(int8 - fp32).mean() / (np.abs(fp32).max() or 1.0))
     return error
@@ -166,8 +167,9 @@ def quantize_folder(spec: ModelSpec, source: Path, dest: Path | None = None,
     else:
         folder = calibration or default_calibration_dir()
         if folder is None:
-            raise ExportError("int8 calibration needs real annotated faces: pass --calibration DIR (images with iBUG "
-                              ".pts files beside them, e.g. 300-W's trainset) or set FANZOO_DATA")
+            raise ExportError(f"int8 calibration needs real annotated faces (images with iBUG .pts files beside them, "
+                              f"e.g. 300-W's trainset): run `fanzoo export {spec.name} --format onnx --precision int8 "
+                              "--calibration DIR`, or set FANZOO_DATA to a folder that holds 300w/trainset")
         channels = int(manifest.inputs[0]["shape"][1])
         # the depth network has no preprocessing of its own: its crops are the landmark model's
         size_pre = pre or Preprocessing(input_size=int(manifest.inputs[0]["shape"][-1]))
