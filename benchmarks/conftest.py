@@ -83,6 +83,11 @@ def smoke(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture(scope="session")
+def full(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("full"))
+
+
+@pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not (DATA / "300w").is_dir():
         pytest.skip(f"shared data not found at {DATA} (set FANZOO_DATA)")

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from .conftest import ROOT, has_trained_weights, model_params
-from .test_latency import MODELS, sessions
+from .test_latency import MODELS, QUICK_MODELS, sessions
 
 SMOKE_IMAGES = 8
 CED_PLOT = ROOT / "benchmarks" / "ced.png"
 _CURVES: dict[str, np.ndarray] = {}
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", [m if m in QUICK_MODELS else pytest.param(m, marks=pytest.mark.full) for m in MODELS])
 def test_backend_agreement(benchmark, model: str, face_crops: np.ndarray) -> None:
     """Max heatmap difference and landmark deviation between ONNX Runtime, NNabla (NNP) and the graph."""
     import cv2

@@ -16,7 +16,7 @@ from .scenes import tiled
 MODELS = ["2dfan-lite", "2dfan1", "2dfan2", "2dfan4", "3dfan4"]
 QUICK_MODELS = ("2dfan-lite", "2dfan4")
 BATCHES = [1, 8]
-ROUNDS = {"pytorch": 7, "nnabla": 3, "nnabla-graph": 3}  # others: 7
+ROUNDS = {"nnabla": 3, "nnabla-graph": 3}  # others: 5 (7 with --full)
 
 
 def runtimes() -> list[tuple[str, str]]:
@@ -58,8 +58,8 @@ def sessions(model: str, runtime: str, precision: str = "fp32"):
     return out[0], (out[1] if len(out) > 1 else None)
 
 
-def rounds(runtime: str, smoke: bool) -> int:
-    return 1 if smoke else ROUNDS.get(runtime, 7)
+def rounds(runtime: str, smoke: bool, full: bool = False) -> int:
+    return 1 if smoke else ROUNDS.get(runtime, 7 if full else 5)
 
 
 def threads_of(runtime: str, peer: TorchPeer | None = None) -> int:
@@ -69,7 +69,8 @@ def threads_of(runtime: str, peer: TorchPeer | None = None) -> int:
 
 
 @pytest.mark.parametrize("model, runtime, precision, batch", cases())
-def test_network(benchmark, model: str, runtime: str, precision: str, batch: int, torch_peers, smoke: bool) -> None:
+def test_network(benchmark, model: str, runtime: str, precision: str, batch: int, torch_peers, smoke: bool,
+                 full: bool) -> None:
     """Network only: the landmark network (and, for 3D, ResNetDepth) on `batch` real face crops, for every runtime."""
     from fanzoo.plugins import get_model
 
@@ -84,7 +85,7 @@ def test_network(benchmark, model: str, runtime: str, precision: str, batch: int
         def run_peer() -> None:  # the peer times itself; the IPC cost (~0.1 ms) stays in the measurement
             timings.append(peer.net(batch))
         benchmark.extra_info["threads"] = threads_of(runtime, peer)
-        benchmark.pedantic(run_peer, rounds=rounds(runtime, smoke), warmup_rounds=0 if smoke else 1)
+        benchmark.pedantic(run_peer, rounds=rounds(runtime, smoke, full), warmup_rounds=0 if smoke else 1)
         benchmark.extra_info["peer_reported_median_s"] = float(np.median(timings))
         return
     landmarks, depth = sessions(model, runtime, precision)
@@ -96,11 +97,12 @@ def test_network(benchmark, model: str, runtime: str, precision: str, batch: int
         landmarks.run({landmarks.input_names[0]: x})
         if depth is not None:
             depth.run({depth.input_names[0]: depth_in})
-    benchmark.pedantic(run, rounds=rounds(runtime, smoke), warmup_rounds=0 if smoke else 1)
+    benchmark.pedantic(run, rounds=rounds(runtime, smoke, full), warmup_rounds=0 if smoke else 1)
 
 
 @pytest.mark.parametrize("model, runtime, precision, faces", cases())
-def test_end_to_end(benchmark, model: str, runtime: str, precision: str, faces: int, torch_peers, smoke: bool) -> None:
+def test_end_to_end(benchmark, model: str, runtime: str, precision: str, faces: int, torch_peers, smoke: bool,
+                    full: bool) -> None:
     """Image in, landmarks out, with given boxes: crop, batch, network, decode and (3D) depth."""
     from fanzoo.plugins import get_model
     from fanzoo.predictor import Predictor
@@ -111,13 +113,13 @@ def test_end_to_end(benchmark, model: str, runtime: str, precision: str, faces: 
     if runtime == "pytorch":
         peer = torch_peers(model)
         benchmark.extra_info["threads"] = threads_of(runtime, peer)
-        benchmark.pedantic(lambda: peer.e2e(image, boxes), rounds=rounds(runtime, smoke),
+        benchmark.pedantic(lambda: peer.e2e(image, boxes), rounds=rounds(runtime, smoke, full),
                            warmup_rounds=0 if smoke else 1)
         return
     landmarks, depth = sessions(model, runtime, precision)
     predictor = Predictor(get_model(model), landmarks, depth, batch_size=8)
     benchmark.extra_info["threads"] = threads_of(runtime)
-    result = benchmark.pedantic(lambda: predictor.predict(image, boxes), rounds=rounds(runtime, smoke),
+    result = benchmark.pedantic(lambda: predictor.predict(image, boxes), rounds=rounds(runtime, smoke, full),
                                 warmup_rounds=0 if smoke else 1)
     assert len(result) == faces
 

@@ -33,9 +33,13 @@ def load_predictor(model: str = DEFAULT_MODEL, backend: str | None = None, devic
     check_backend_precision(runtime, precision)
 
     def session(name: str):
-        path = resolve_artifact(get_model(name), runtime.artifact_format, folder, announce=announce,
-                                precision=precision)
-        return runtime.load(path, device=device, threads=threads, **load_options(precision))
+        part = get_model(name)
+        used = precision
+        if precision == "int8" and not part.int8:
+            used = "fp32"
+            announce(f"{part.name} has no int8 version (its int8 error is past the tolerance); it runs in fp32")
+        path = resolve_artifact(part, runtime.artifact_format, folder, announce=announce, precision=used)
+        return runtime.load(path, device=device, threads=threads, **load_options(used))
 
     landmark_session = session(spec.name)
     depth_session = session(spec.depth_model) if spec.depth_model else None

@@ -65,8 +65,10 @@ def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weig
             from ..export.quantize import quantize_folder
             from ..plugins import get_model
 
+            # a network whose int8 misses its tolerance (the registry says so) stays fp32, as predict runs it
             manifests = [quantize_folder(get_model(m.model), out_dir / m.model, calibration=calibration,
-                                         faces=calibration_faces, keep_fp32=keep_fp32 or None) for m in manifests]
+                                         faces=calibration_faces, keep_fp32=keep_fp32 or None)
+                         if get_model(m.model).int8 else m for m in manifests]
     except ImportError as exc:
         raise FanzooError(f"export needs NNabla (Python 3.10): pip install 'fanzoo[nnabla]' ({exc})") from exc
     if json_out:
@@ -74,8 +76,10 @@ def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weig
 
         emit_json([asdict(m) for m in manifests], json_out)
         return
-    key = artifact_key(fmt, precision)
     for m in manifests:
+        key = artifact_key(fmt, precision) if artifact_key(fmt, precision) in m.artifacts else fmt
+        if key != artifact_key(fmt, precision):
+            click.echo(f"{m.model}: stays fp32 (its int8 error is past the tolerance; see `fanzoo models`)")
         entry = m.artifacts[key]
         click.echo(f"{m.model}: {out_dir / m.model / entry.file} ({entry.precision}, opset {entry.opset or '-'}, "
                    f"batch {entry.batch}, max relative error {entry.max_relative_error:.1e} <= {m.tolerance_of(key):.0e})")
