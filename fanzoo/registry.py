@@ -93,6 +93,9 @@ class ModelSpec:
     int8_keep_fp32: tuple[str, ...] = ()
     # False where int8 was measured to miss its tolerance; a 3D model then runs this network in fp32 (announced)
     int8: bool = True
+    # how the face boxes it was trained on frame a face (a name in fanzoo.detection.framing); detector boxes
+    # are mapped to it. None: boxes are used as the detector gives them.
+    box_framing: str | None = None
 
     @property
     def gflops(self) -> float:

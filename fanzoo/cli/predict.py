@@ -8,7 +8,7 @@ import click
 
 from ..errors import FanzooError, InputError
 from . import cli
-from .common import device_option, echo_line, json_option, precision_option
+from .common import detection_options, detector_options, device_option, echo_line, json_option, precision_option
 from .results import ResultsJson, write_outputs
 
 NOT_SAVED_HINT = ("landmarks were not saved: add --json FILE (or - for stdout), --output IMAGE|DIR for annotated "
@@ -34,7 +34,8 @@ def check_output(output: Path | None, single_file: bool) -> None:
 @click.option("--model", "-m", default=None, help="Model name (see `fanzoo models`).")
 @click.option("--backend", "-b", default=None, help="Backend plugin (see `fanzoo backends`).")
 @device_option
-@click.option("--detector", default=None, help="Face detector (see `fanzoo detectors`; default: the API's).")
+@click.option("--detector", default=None, help="Face detector (see `fanzoo detectors`; default: centerface).")
+@detection_options
 @click.option("--box", "boxes", multiple=True, help="Face box x1,y1,x2,y2 (repeatable): skips the detector.")
 @click.option("--boxes-json", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               help="Boxes from JSON: a list of boxes, or {image file name: list of boxes}.")
@@ -54,6 +55,7 @@ def check_output(output: Path | None, single_file: bool) -> None:
 def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, device: str, detector: str | None,
             boxes: tuple[str, ...], boxes_json: Path | None, flip: bool, json_out: str | None, output: Path | None,
             pts_dir: Path | None, artifacts: Path | None, recursive: bool, batch_size: int, threads: int | None,
+            det_threshold: float | None, det_size: int | None, min_face: float | None, max_faces: int | None,
             precision: str | None) -> None:
     """Predict 68 landmarks for every face in INPUTS (images or folders)."""
     from .. import api
@@ -69,6 +71,9 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
     by_name = load_boxes_json(boxes_json) if boxes_json else None
     if given and detector:
         raise click.UsageError("--box replaces the detector; drop --detector")
+    detection = detector_options(det_threshold, det_size, min_face, max_faces)
+    if (given or by_name is not None) and detection:
+        raise click.UsageError("--box and --boxes-json replace the detector; drop the detection options")
 
     def boxes_for(path: Path):
         if given:
@@ -84,10 +89,11 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
     predictor = api.load_predictor(
         model or api.DEFAULT_MODEL, backend, device,
         None if (given or by_name is not None) else (detector or api.DEFAULT_DETECTOR),
-        flip=flip, artifacts=artifacts, threads=threads, batch_size=batch_size,
+        flip=flip, artifacts=artifacts, threads=threads, batch_size=batch_size, detector_options=detection,
         announce=lambda msg: click.echo(msg, err=True), precision=precision)
     header = {"model": predictor.spec.name, "backend": backend or predictor.spec.default_backend, "device": device,
-              "precision": precision or predictor.spec.default_precision, "flip": flip, "dims": predictor.spec.landmarks_dims}
+              "precision": precision or predictor.spec.default_precision, "flip": flip,
+              "dims": predictor.spec.landmarks_dims}
     failed = total = 0
     with ResultsJson(json_out, header) as results:
         for result in predictor.predict_paths(paths, progress=True, boxes=boxes_for):
