@@ -8,7 +8,7 @@ import click
 
 from ..errors import FanzooError, InputError
 from . import cli
-from .common import detection_options, detector_options, device_option, echo_line, json_option
+from .common import detection_options, detector_options, device_option, echo_line, json_option, precision_option
 from .results import ResultsJson, write_outputs
 
 NOT_SAVED_HINT = ("landmarks were not saved: add --json FILE (or - for stdout), --output IMAGE|DIR for annotated "
@@ -56,11 +56,12 @@ def check_output(output: Path | None, single_file: bool) -> None:
 @click.option("--address", default=None, help="--engine ray: the cluster (auto: the one `ray start` made here).")
 @click.option("--results", "results_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="--engine ray: folder of Parquet shards; a rerun skips the images already there.")
+@precision_option
 def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, device: str, detector: str | None,
             boxes: tuple[str, ...], boxes_json: Path | None, flip: bool, json_out: str | None, output: Path | None,
             pts_dir: Path | None, artifacts: Path | None, recursive: bool, batch_size: int, threads: int | None,
             det_threshold: float | None, det_size: int | None, min_face: float | None, max_faces: int | None,
-            engine: str, address: str | None, results_dir: Path | None) -> None:
+            engine: str, address: str | None, results_dir: Path | None, precision: str | None) -> None:
     """Predict 68 landmarks for every face in INPUTS (images or folders)."""
     from .. import api
     from ..batch import expand_paths
@@ -99,12 +100,13 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
         raise click.UsageError("no input images" + ("" if recursive else " (add -r to search subfolders)"))
     check_output(output, len(paths) == 1 and not Path(inputs[0]).is_dir())
     predictor = api.load_predictor(
-        model or api.DEFAULT_MODEL, backend or api.DEFAULT_BACKEND, device,
+        model or api.DEFAULT_MODEL, backend, device,
         None if (given or by_name is not None) else (detector or api.DEFAULT_DETECTOR),
         flip=flip, artifacts=artifacts, threads=threads, batch_size=batch_size, detector_options=detection,
-        announce=lambda msg: click.echo(msg, err=True))
-    header = {"model": predictor.spec.name, "backend": backend or api.DEFAULT_BACKEND, "device": device,
-              "flip": flip, "dims": predictor.spec.landmarks_dims}
+        announce=lambda msg: click.echo(msg, err=True), precision=precision)
+    header = {"model": predictor.spec.name, "backend": backend or predictor.spec.default_backend, "device": device,
+              "precision": precision or predictor.spec.default_precision, "flip": flip,
+              "dims": predictor.spec.landmarks_dims}
     failed = total = 0
     with ResultsJson(json_out, header) as results:
         for result in predictor.predict_paths(paths, progress=True, boxes=boxes_for):
