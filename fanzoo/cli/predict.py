@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -10,6 +11,7 @@ from ..errors import FanzooError, InputError
 from . import cli
 from .common import device_option, echo_line, json_option
 from .results import ResultsJson, write_outputs
+from .video import given_video_options, predict_video_command, video_options
 
 NOT_SAVED_HINT = ("landmarks were not saved: add --json FILE (or - for stdout), --output IMAGE|DIR for annotated "
                   "images, or --pts DIR for iBUG .pts files")
@@ -50,13 +52,26 @@ def check_output(output: Path | None, single_file: bool) -> None:
 @click.option("--batch-size", type=click.IntRange(1, 256), default=8, show_default=True,
               help="Faces per network call.")
 @click.option("--threads", type=click.IntRange(1, 256), default=None, help="Backend threads (default: runtime's).")
+@video_options
 def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, device: str, detector: str | None,
             boxes: tuple[str, ...], boxes_json: Path | None, flip: bool, json_out: str | None, output: Path | None,
-            pts_dir: Path | None, artifacts: Path | None, recursive: bool, batch_size: int, threads: int | None) -> None:
-    """Predict 68 landmarks for every face in INPUTS (images or folders)."""
+            pts_dir: Path | None, artifacts: Path | None, recursive: bool, batch_size: int, threads: int | None,
+            **video: Any) -> None:
+    """Predict 68 landmarks for every face in INPUTS (images or folders, or one video file or stream URL)."""
     from .. import api
     from ..batch import expand_paths
     from ..detection import load_boxes_json, parse_box
+    from ..video import is_video_source
+
+    if any(is_video_source(i) for i in inputs):
+        if boxes or boxes_json or pts_dir:
+            raise click.UsageError("--box, --boxes-json and --pts apply to images; videos are tracked from detections")
+        return predict_video_command(inputs, lambda: api.load_predictor(
+            model or api.DEFAULT_MODEL, backend or api.DEFAULT_BACKEND, device, detector or api.DEFAULT_DETECTOR,
+            flip=flip, artifacts=artifacts, threads=threads, batch_size=batch_size,
+            announce=lambda msg: click.echo(msg, err=True)), json_out, output, video)
+    if given_video_options(video):
+        raise click.UsageError(f"{', '.join(given_video_options(video))}: for videos only, and no input is a video")
 
     try:
         given = [parse_box(b) for b in boxes]

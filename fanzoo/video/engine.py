@@ -59,7 +59,7 @@ class VideoResults:
 
     def _predict(self, tracker: FaceTracker, frame: Frame, keep_frames: bool) -> VideoFrameResult:
         if frame.rgb is None:
-            log.warning("%s: frame %d: %s", self.info.source, frame.index, frame.error)
+            log.debug("%s: frame %d: %s", self.info.source, frame.index, frame.error)
             return VideoFrameResult(frame.index, frame.time, [], frame.error)
         fps = self.info.fps
         time = frame.time if frame.time is not None else (frame.index / fps if fps else float(frame.index))

@@ -88,7 +88,6 @@ class VideoReader:
             self.close()
             raise VideoError(f"{text}: frames of {width}x{height} are larger than the {MAX_FRAME_PIXELS:,} pixels "
                              "fanzoo decodes; scale the video down first (e.g. with ffmpeg -vf scale)")
-        stream.thread_type = "AUTO"  # decode on every core; frames still come out one at a time, in order
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate else 0.0
         self._stream = stream

@@ -17,10 +17,12 @@ from ..errors import InputError
 from ..metrics import iou
 from ..predictor import Face
 from .framing import DLIB_HOG, Framing, box_from_landmarks
-from .smoothing import OneEuroFilter, OneEuroParams
+from .smoothing import LandmarkSmoother, OneEuroParams
 
 if TYPE_CHECKING:
     from ..predictor import FaceCrop, Predictor
+
+
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class _Track:
     id: int
     box: FaceBox  # where the face was last seen (the box its crop came from)
     next_box: FaceBox  # the box for the next frame, framed on the last landmarks
-    filter: OneEuroFilter | None
+    filter: LandmarkSmoother | None
     misses: int = 0  # processed frames in a row without this face
     redetect: bool = False  # the landmarks left the box: ask the detector next frame
 
@@ -130,8 +132,8 @@ class FaceTracker:
             plan += [(t, c, False) for t, c in zip(held, self.predictor.crops(rgb, [t.next_box for t in held]))]
         return sorted(plan, key=lambda p: p[0].id)
 
-    def _new_filter(self) -> OneEuroFilter | None:
-        return OneEuroFilter(self.options.smoothing) if self.options.smoothing is not None else None
+    def _new_filter(self) -> LandmarkSmoother | None:
+        return LandmarkSmoother(self.options.smoothing) if self.options.smoothing is not None else None
 
     def update(self, rgb: np.ndarray, time: float) -> list[TrackedFace]:
         """The faces of the next frame (uint8 RGB, at ``time`` seconds), ordered by track id."""
@@ -146,10 +148,10 @@ class FaceTracker:
             if any(iou(framed.as_tuple(), t.next_box.as_tuple()) > 0.6 for t in self._tracks if t.id in seen):
                 continue  # two tracks on one face: the older one (lower id, seen first) keeps it
             if track.filter is not None:
+                # after the box is framed: smoothing only changes what is reported, never what the network sees
                 if track.misses:
                     track.filter.reset()
-                face = replace(face, landmarks=track.filter(face.landmarks, time, _size(framed)))
-                framed = box_from_landmarks(face.landmarks, self.framing, crop.box.score)
+                face = replace(face, landmarks=track.filter(face.landmarks, time))
             track.redetect = iou(framed.as_tuple(), crop.box.as_tuple()) < self.options.drift_iou
             track.box, track.next_box, track.misses = crop.box, framed, 0
             seen.add(track.id)
