@@ -85,6 +85,11 @@ def render(data: dict) -> str:
                          f"{100 * n['failure_008']:.1f}% |")
         lines.extend(["", "dlib's predictor was trained on 300-W including most of these images: its row is optimistic.",
                       "", "![CED](ced.png)", ""])
+    video = ROOT / "benchmarks" / "results_video.json"  # written by `python -m benchmarks.video`
+    if video.is_file():
+        from .video import render as render_video
+
+        lines.append(render_video(json.loads(video.read_text(encoding="utf-8"))))
     return "\n".join(lines) + "\n"
 
 

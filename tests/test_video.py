@@ -141,7 +141,7 @@ def helen_clip(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_tracking_and_smoothing_cut_jitter_and_keep_ids(predictor, helen_clip) -> None:
-    from benchmarks.video import run_mode, score
+    from benchmarks.video import render, run_mode, score
 
     per_frame = score(helen_clip, run_mode(predictor, helen_clip, False, False)[0])
     frames = run_mode(predictor, helen_clip, True, True)[0]
@@ -153,6 +153,11 @@ def test_tracking_and_smoothing_cut_jitter_and_keep_ids(predictor, helen_clip) -
     assert tracked["jitter"] < 0.75 * per_frame["jitter"]
     assert tracked["nme"] < per_frame["nme"] + 0.005
     assert {track_id for faces in frames for track_id, _ in faces} == {0, 1}
+    table = render({"frames": 50, "width": 560, "height": 320, "fps": 25.0, "faces": 2, "model": "2dfan-lite",
+                    "detector": "dlib-hog", "detect_every": 30, "repeats": 1,
+                    "modes": {"per-frame detection": {**per_frame, "fps": 5.0},
+                              "tracking + smoothing": {**tracked, "fps": 10.0}}})
+    assert "| tracking + smoothing |" in table and "| 2.00x |" in table
 
 
 def test_predict_video_yields_lazily_without_frames(predictor, tmp_path: Path) -> None:
@@ -165,6 +170,23 @@ def test_predict_video_yields_lazily_without_frames(predictor, tmp_path: Path) -
     assert face.landmarks.shape == (68, 2) and face.track_id == 0
     rest = list(results)
     assert [r.index for r in rest] == [2, 4, 6, 8, 10] and all(r.faces[0].track_id == 0 for r in rest)
+
+
+def test_memory_stays_bounded_on_long_videos(predictor, tmp_path: Path) -> None:
+    import tracemalloc
+
+    def peak(frames: int) -> int:
+        clip = write_clip(tmp_path / f"{frames}.avi", frames, size=(160, 120))
+        tracemalloc.start()
+        try:
+            for result in predictor.predict_video(clip):
+                assert result.ok and result.rgb is None
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    short, long = peak(30), peak(150)
+    assert long < 1.3 * short  # 120 more frames (6.9 MB decoded) add nothing that stays
 
 
 # -- the command ---------------------------------------------------------------------------------------------
