@@ -234,3 +234,28 @@ def test_cli_refuses_misplaced_options_before_work(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--every, --no-smooth: for videos only" in result.stderr
     result = invoke("predict", str(clip), "--start", "soon")
     assert result.exit_code == 2 and "seconds" in result.stderr
+
+
+def test_a_stream_url_is_read_like_a_file(predictor, tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    write_clip(tmp_path / "live.avi", 8, image=ASTRONAUT)
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/live.avi"
+        results = list(predictor.predict_video(url))
+        assert [r.index for r in results] == list(range(8))
+        assert all(len(r.faces) == 1 and r.faces[0].track_id == 0 for r in results)
+        with pytest.raises(VideoError, match="cannot open the stream.*404"):
+            predictor.predict_video(f"http://127.0.0.1:{server.server_address[1]}/missing.avi")
+    finally:
+        server.shutdown()
+        server.server_close()

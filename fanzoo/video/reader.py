@@ -75,7 +75,8 @@ class VideoReader:
         try:
             self._container = av.open(text, timeout=OPEN_TIMEOUT)
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-            raise VideoError(f"{text}: not a video FFmpeg can read ({_describe(exc)})") from None
+            what = "cannot open the stream" if _URL.match(text) else "not a video FFmpeg can read"
+            raise VideoError(f"{text}: {what} ({_describe(exc)})") from None
         if not self._container.streams.video:
             self.close()
             raise VideoError(f"{text}: has no video stream")

@@ -36,12 +36,13 @@ class TrackedFace(Face):
 class TrackingOptions:
     """``tracking`` False detects on every frame (ids still associated); ``detect_every`` is how many processed
     frames pass before the detector looks for new faces again; a track whose mean landmark score falls under
-    ``min_score`` or whose landmarks leave its box (IoU under ``drift_iou``) is re-detected; a lost track keeps
+    ``min_score`` times its score when the detector last confirmed it (relative, so it fits any model's heatmap
+    scale), or whose landmarks leave its box (IoU under ``drift_iou``), is re-detected; a lost track keeps
     its id for ``max_misses`` processed frames; ``match_iou`` is the least overlap that continues a track."""
 
     tracking: bool = True
     detect_every: int = 30
-    min_score: float = 0.6
+    min_score: float = 0.75
     drift_iou: float = 0.5
     match_iou: float = 0.3
     max_misses: int = 10
@@ -64,6 +65,7 @@ class _Track:
     box: FaceBox  # where the face was last seen (the box its crop came from)
     next_box: FaceBox  # the box for the next frame, framed on the last landmarks
     filter: LandmarkSmoother | None
+    confirmed_score: float = 0.0  # mean landmark score when the detector last vouched for the face
     misses: int = 0  # processed frames in a row without this face
     redetect: bool = False  # the landmarks left the box: ask the detector next frame
 
@@ -142,7 +144,10 @@ class FaceTracker:
         out: list[TrackedFace] = []
         seen: set[int] = set()
         for (track, crop, detected), face in zip(plan, faces):
-            if not detected and float(np.mean(face.landmark_scores)) < self.options.min_score:
+            mean_score = float(np.mean(face.landmark_scores))
+            if detected:
+                track.confirmed_score = mean_score
+            elif mean_score < self.options.min_score * track.confirmed_score:
                 continue  # lost: re-detect next frame
             framed = box_from_landmarks(face.landmarks, self.framing, crop.box.score)
             if any(iou(framed.as_tuple(), t.next_box.as_tuple()) > 0.6 for t in self._tracks if t.id in seen):
