@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -85,7 +86,11 @@ def render(data: dict) -> str:
              f"model {data['model']}, detector {data['detector']}, tracking re-detects every "
              f"{data['detect_every']} frames. Jitter: frame-to-frame landmark motion minus the true motion, mean over "
              "points, / inter-ocular distance. fps: the whole clip, decoding included, median of "
-             f"{data['repeats']} runs.", "",
+             f"{data['repeats']} runs" + (f", with the machine's load average at {data['load_average'][0]:g} then "
+                                         f"{data['load_average'][1]:g} on {data['cores']} cores (other jobs ran "
+                                         "beside it: compare the ratios, measured side by side)"
+                                         if "load_average" in data else "") + ". Id switches are counted within "
+             "scenes; at a cut, a track whose box lands on the next face may carry on with the same id.", "",
              "| mode | NME (mean) | NME (median) | jitter | jitter vs per-frame | fps | fps vs per-frame | "
              "faces found | id switches |", "|---|---|---|---|---|---|---|---|---|"]
     for mode, r in rows.items():
@@ -108,13 +113,16 @@ def main() -> None:
     from fanzoo.video import TrackingOptions
 
     predictor = fanzoo.load_predictor()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(Path(tmp) / "clip.avi", pick_faces(args.data, args.faces), args.frames_per_face)
         modes = measure(predictor, clip, args.repeats)
+    load = [round(load_before, 1), round(os.getloadavg()[0], 1)]
     height, width = 480, 640
     data = {"frames": len(clip.truth), "width": width, "height": height, "fps": clip.fps, "faces": args.faces,
             "model": DEFAULT_MODEL, "detector": DEFAULT_DETECTOR, "detect_every": TrackingOptions().detect_every,
-            "repeats": args.repeats, "machine": platform.processor() or platform.machine(), "modes": modes}
+            "repeats": args.repeats, "machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "load_average": load, "modes": modes}
     section = render(data)
     print(section)
     if args.no_write:

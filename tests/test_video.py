@@ -234,6 +234,10 @@ def test_cli_refuses_misplaced_options_before_work(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--every, --no-smooth: for videos only" in result.stderr
     result = invoke("predict", str(clip), "--start", "soon")
     assert result.exit_code == 2 and "seconds" in result.stderr
+    result = invoke("predict", str(clip), "--no-smooth", "--smooth-beta", "3")
+    assert result.exit_code == 2 and "--no-smooth" in result.stderr
+    result = invoke("predict", str(clip), "--smooth-min-cutoff", "0", "--json", "-")
+    assert result.exit_code == 1 and "min_cutoff must be" in result.stderr and result.stdout == ""
 
 
 def test_a_stream_url_is_read_like_a_file(predictor, tmp_path: Path) -> None:

@@ -109,6 +109,10 @@ def predict_video_command(inputs: tuple[str, ...], load: Callable[[], Any], json
     end = parse_time(video["end"], info.fps, "--end")
     every = video["every"] or 1
     params = {name: video[name] for _, name, _ in _SMOOTHING if video[name] is not None}
+    if video["no_smooth"] and params:
+        raise click.UsageError("--no-smooth turns the filter off: drop the --smooth-* options, or --no-smooth")
+    if video["no_track"] and video["detect_every"] is not None:
+        raise click.UsageError("--no-track detects on every frame: drop --detect-every, or --no-track")
     smooth = False if video["no_smooth"] else OneEuroParams(**params)
     options = TrackingOptions(tracking=not video["no_track"], detect_every=video["detect_every"] or 30)
     predictor = load()
