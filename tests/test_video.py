@@ -263,3 +263,24 @@ def test_a_stream_url_is_read_like_a_file(predictor, tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_frames_come_upright_when_the_container_says_they_are_turned(tmp_path: Path) -> None:
+    import av
+
+    path = tmp_path / "portrait.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.set_display_rotation(90)  # shown a quarter turn counter-clockwise, as phones store portrait video
+        picture = np.zeros((240, 320, 3), np.uint8)
+        picture[:40, :80] = 255  # top left as coded
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    with VideoReader(path) as reader:
+        rgb = next(reader.frames()).rgb
+    assert rgb.shape == (320, 240, 3)
+    assert rgb[-20:, :20].mean() > 200 and rgb[:20, :20].mean() < 50  # now bottom left, as a player shows it

@@ -131,9 +131,6 @@ def predict_video_command(inputs: tuple[str, ...], load: Callable[[], Any], json
         stack.enter_context(results)
         lines = _open_lines(json_out, stack)
         writer = None
-        if target is not None:
-            writer = stack.enter_context(AnnotatedVideoWriter(target, info.fps / every if info.fps else 25.0,
-                                                              info.width, info.height))
         bar = stack.enter_context(tqdm(total=total, desc=Path(source).name[:30], unit="frame", leave=False,
                                        disable=not sys.stderr.isatty()))
         try:
@@ -147,7 +144,11 @@ def predict_video_command(inputs: tuple[str, ...], load: Callable[[], Any], json
                     echo_line(f"error: {source}: frame {result.index}: {result.error}", err=True)
                     continue
                 tracks.update(f.track_id for f in result.faces)
-                if writer is not None and result.rgb is not None:
+                if target is not None and result.rgb is not None:
+                    if writer is None:  # sized on the first frame: frames come upright, as players show them
+                        height, width = result.rgb.shape[:2]
+                        writer = stack.enter_context(AnnotatedVideoWriter(
+                            target, info.fps / every if info.fps else 25.0, width, height))
                     writer.write(result.rgb, result.faces)
         except KeyboardInterrupt:
             # keep what was done: the outputs close normally and hold every frame up to here

@@ -47,7 +47,7 @@ class Frame:
 @dataclass(frozen=True)
 class VideoInfo:
     source: str
-    width: int
+    width: int  # as coded: a frame with a display rotation comes out turned upright (height and width swapped)
     height: int
     fps: float  # the stream's average frame rate; 0.0 when the container does not say
     frame_count: int  # frames the container announces; 0 when unknown (streams, some containers)
@@ -57,6 +57,14 @@ class VideoInfo:
 def _describe(exc: BaseException) -> str:
     text = getattr(exc, "strerror", None) or str(exc)
     return re.sub(r"\s*:\s*'[^']*'$", "", str(text))  # PyAV appends the file name, which the caller already says
+
+
+def _upright(frame) -> np.ndarray:
+    """The frame as players show it: turned by the container's display rotation (phones film portrait this way).
+    Only quarter turns exist in practice; the display matrix's mirroring is not applied."""
+    rgb = frame.to_ndarray(format="rgb24")
+    turns = round(getattr(frame, "rotation", 0) / 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
 class VideoReader:
@@ -177,7 +185,7 @@ class VideoReader:
                     first = index
                 if (index - first) % every:
                     continue
-                yield Frame(index, time, frame.to_ndarray(format="rgb24"))
+                yield Frame(index, time, _upright(frame))
         announced = self.info.frame_count
         last = -1 if index is None else index
         if end is not None and fps and announced:
