@@ -20,6 +20,7 @@ MAX_FRAME_PIXELS = 50_000_000
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv",
                             ".3gp", ".ts", ".mts", ".m2ts", ".ogv", ".mxf", ".y4m"})
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+ANNOUNCED_SLACK = 2  # frames a complete video may fall short of its container's count (see frames())
 OPEN_TIMEOUT = 20.0  # seconds to wait for a stream to answer, and for each read
 
 
@@ -190,8 +191,10 @@ class VideoReader:
         last = -1 if index is None else index
         if end is not None and fps and announced:
             announced = min(announced, math.ceil(end * fps))
-        if pending is not None or (announced and last + 1 < announced):
+        # a few frames of slack: an MP4 edit list can hide leading frames its sample count still includes
+        short = announced and last + 1 < announced - ANNOUNCED_SLACK
+        if pending is not None or short:
             why = pending or "no more frames could be read"
-            if announced and last + 1 < announced:
+            if short:
                 why += f"; the container announces {announced} frames: the file is truncated or damaged"
             yield Frame(last + 1, (last + 1) / fps if fps else None, None, f"cannot decode: {why}")
