@@ -85,12 +85,55 @@ def render(data: dict) -> str:
                          f"{100 * n['failure_008']:.1f}% |")
         lines.extend(["", "dlib's predictor was trained on 300-W including most of these images: its row is optimistic.",
                       "", "![CED](ced.png)", ""])
+    lines.extend(detectors_section(groups))
     video = ROOT / "benchmarks" / "results_video.json"  # written by `python -m benchmarks.video`
     if video.is_file():
         from .video import render as render_video
 
         lines.append(render_video(json.loads(video.read_text(encoding="utf-8"))))
     return "\n".join(lines) + "\n"
+
+
+def detectors_section(groups: dict[str, list[dict]]) -> list[str]:
+    """One row per detector: HELEN recall and NME, demo-photo hits and false positives, time per photo size."""
+    infos = [b for g, rows in groups.items() if g.startswith("detectors: ") for b in rows]
+    if not infos:
+        return []
+    rows: dict[str, dict] = {}
+    demo: dict[str, dict] = {}
+    for bench in infos:
+        info = bench["extra_info"]
+        row = rows.setdefault(info["detector"], {})
+        if info["kind"] == "detector-accuracy":
+            row.update(found=f"{info['found']}/{info['images']}", nme=f"{100 * info['nme_eye']:.2f}%",
+                       failure=f"{100 * info['failure_008']:.1f}%")
+        elif info["kind"] == "detector-demo":
+            row.update(demo_found=f"{info['found']}/{info['faces']}", demo_false=str(info["false_positives"]))
+            demo[info["detector"]] = info["photos"]
+        elif info["kind"] == "detector-time":
+            row[f"ms {info['pixels'] / 1e6:.2f}"] = ms(bench["stats"]["median"])
+    sizes = sorted({k for r in rows.values() for k in r if k.startswith("ms ")}, key=lambda k: float(k[3:]))
+    lines = ["## Face detectors (each at its defaults; 2dfan-lite with each detector's boxes)", "",
+             "| detector | HELEN faces found | NME (eye corners) | failure@0.08 | demo faces found | demo false positives | "
+             + " | ".join(f"ms at {k[3:]} MP" for k in sizes) + " |",
+             "|---|---|---|---|---|---|" + "---|" * len(sizes)]
+    for name, row in sorted(rows.items(), key=lambda item: item[0]):
+        cells = [row.get(k, "-") for k in ("found", "nme", "failure", "demo_found", "demo_false", *sizes)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "A HELEN face is found when a detection overlaps its landmarks' box (IoU >= 0.3); a missed face is",
+              "aligned from its ground-truth box. Detector boxes are mapped to the framing 2dfan-lite was trained on",
+              "(fanzoo.detection.framing) unless the row says not. Demo photos: faces found / false positives.", ""]
+    if demo:
+        names = sorted(demo)
+        photos = sorted({p for d in demo.values() for p in d})
+        lines += ["| photo | faces | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+        for photo in photos:
+            faces = next(d[photo]["faces"] for d in demo.values() if photo in d)
+            cells = [f"{demo[n][photo]['found']} / {demo[n][photo]['false_positives']}" if photo in demo[n] else "-"
+                     for n in names]
+            lines.append(f"| {photo} | {faces} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
 
 
 def sections(markdown: str) -> tuple[str, dict[str, str]]:

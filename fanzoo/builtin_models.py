@@ -44,7 +44,7 @@ def fan_spec(stacks: int, name: str, **extra: object) -> ModelSpec:
         name=name, task="landmarks", builder=FAN_BUILDER, config={"num_stacks": stacks},
         inputs=(crop_input(),), outputs=(heatmaps_output(),), preprocessing=Preprocessing(),
         description=f"2D-FAN with {stacks} stacked hourglass{'es' if stacks > 1 else ''}",
-        params=params, gmacs=gmacs, paper=PAPER,
+        params=params, gmacs=gmacs, paper=PAPER, box_framing="sfd",  # the authors' detector
     )
     base.update(extra)
     return ModelSpec(**base)  # type: ignore[arg-type]
@@ -63,6 +63,7 @@ def lite_spec() -> ModelSpec:
         description="compact 2D-FAN (1 stack, width 64, 192 px input) trained by fanzoo on 300-W; bundled",
         bundled_weights="bundled/2dfan-lite.h5", params=402_308, gmacs=0.3144, paper=PAPER,
         license="weights: 300-W annotations, non-commercial research use only (see MODEL_CARD.md)",
+        box_framing="dlib-hog",  # trained on boxes placed as dlib HOG places them (fanzoo.training.data)
     )
 
 

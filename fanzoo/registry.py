@@ -83,6 +83,9 @@ class ModelSpec:
     paper: str = ""
     license: str = ""
     metrics: Mapping[str, float] = field(default_factory=dict)
+    # how the face boxes it was trained on frame a face (a name in fanzoo.detection.framing); detector boxes
+    # are mapped to it. None: boxes are used as the detector gives them.
+    box_framing: str | None = None
 
     @property
     def gflops(self) -> float:

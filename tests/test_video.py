@@ -130,6 +130,25 @@ def test_landmark_smoother_keeps_rigid_motion_and_cuts_shape_noise() -> None:
     assert np.mean(errors_out) < 0.6 * np.mean(errors_in)
 
 
+def test_tracking_boxes_put_the_crop_corners_mid_pixel() -> None:
+    from fanzoo.detection import FaceBox
+    from fanzoo.preprocessing import DEFAULT, box_to_center_scale
+    from fanzoo.video.tracking import pixel_aligned
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        x, y, side = rng.uniform(-50, 600), rng.uniform(-50, 400), rng.uniform(30, 400)
+        box = FaceBox(x, y, x + side, y + side * rng.uniform(0.9, 1.3))
+        aligned = pixel_aligned(box, DEFAULT)
+        center, scale = box_to_center_scale(aligned.as_tuple(), DEFAULT)
+        h = DEFAULT.scale_factor * scale
+        corners = np.concatenate([center - h / 2 + h / DEFAULT.input_size, center + h / 2])  # as preprocessing.crop
+        assert np.allclose(corners - np.floor(corners), 0.5, atol=1e-6)
+        assert abs((aligned.x1 + aligned.x2) - (box.x1 + box.x2)) / 2 <= 0.5 + 1e-9
+        assert abs((aligned.y1 + aligned.y2) - (box.y1 + box.y2)) / 2 <= 0.5 + 1e-9
+        assert abs((aligned.x2 - aligned.x1) / (box.x2 - box.x1) - 1) * side < 1.0
+
+
 # -- tracking on a clip with known landmarks ------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def helen_clip(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):

