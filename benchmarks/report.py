@@ -164,6 +164,11 @@ def render(data: dict) -> str:
         lines += [f"| {name} | {change:+.3f} |" for name, change in k["nme_change_points"].items()]
         lines += ["", f"The registry keeps: {', '.join(k['registry']) or 'nothing'}.", ""]
     lines.extend(detectors_section(groups))
+    video = ROOT / "benchmarks" / "results_video.json"  # written by `python -m benchmarks.video`
+    if video.is_file():
+        from .video import render as render_video
+
+        lines.append(render_video(json.loads(video.read_text(encoding="utf-8"))))
     return "\n".join(lines) + "\n"
 
 
