@@ -52,8 +52,9 @@ class Session(Protocol):
 class Backend(Protocol):
     """A plugin-provided runtime. Registering one must not import the runtime.
 
-    Optional: ``precisions``, a tuple of the inference precisions ``load`` accepts as ``precision=`` (for
-    example ``("fp32", "bf16")``); a backend without it runs fp32 only and is never passed ``precision``.
+    Optional: ``precisions``, what it runs (:mod:`fanzoo.precision`): ``"int8"`` for a quantized artifact it loads
+    like any file, ``"bf16"`` for a compute precision that ``load`` accepts as ``precision=``. Without it the
+    backend runs fp32 only and is never passed ``precision``.
     """
 
     name: str  # the --backend name; by convention the entry-point name, module fanzoo_<name>
@@ -114,21 +115,16 @@ def check_feeds(feeds: Mapping[str, np.ndarray], shapes: Mapping[str, tuple[int 
             raise InputError(f"input {name!r} has an empty batch")
 
 
-def precisions(backend: Any) -> tuple[str, ...]:
-    """The inference precisions a backend offers (fp32 when it declares none)."""
-    return tuple(getattr(backend, "precisions", (DEFAULT_PRECISION,)))
-
-
 def load_session(backend: Backend, artifact: Path, device: str = "cpu", threads: int | None = None,
                  precision: str | None = None) -> Session:
-    """Open a session the way the core does: ``precision`` is passed only when it is not the default."""
+    """Open a session the way the core does: ``precision=`` is passed only for a compute precision (bf16) the
+    backend lists; an artifact precision (int8) is a file of its own, loaded like any other (fanzoo.precision)."""
+    from .precision import check_backend_precision, load_options
+
     if precision is None or precision == DEFAULT_PRECISION:
         return backend.load(artifact, device=device, threads=threads)
-    offered = precisions(backend)
-    if precision not in offered:
-        raise BackendUnavailableError(f"backend {backend.name!r} cannot run at {precision} precision; it offers "
-                                      f"{', '.join(offered)}")
-    return backend.load(artifact, device=device, threads=threads, precision=precision)  # type: ignore[call-arg]
+    check_backend_precision(backend, precision)
+    return backend.load(artifact, device=device, threads=threads, **load_options(precision))
 
 
 def contract_problems(backend: Any) -> list[str]:
@@ -146,13 +142,17 @@ def contract_problems(backend: Any) -> list[str]:
         if not callable(getattr(backend, method, None)):
             problems.append(f"`{method}()` is missing")
     offered = getattr(backend, "precisions", (DEFAULT_PRECISION,))
+    from .precision import PRECISIONS, is_compute_precision
+
     if not (isinstance(offered, Sequence) and not isinstance(offered, str) and DEFAULT_PRECISION in offered
-            and all(isinstance(p, str) for p in offered)):
-        problems.append(f"`precisions` must be a tuple of names that includes {DEFAULT_PRECISION!r}")
+            and all(p in PRECISIONS for p in offered)):
+        problems.append(f"`precisions` must be a tuple of {', '.join(PRECISIONS)} that includes {DEFAULT_PRECISION!r}, "
+                        f"got {offered!r}")
         offered = (DEFAULT_PRECISION,)
+    compute = [p for p in offered if is_compute_precision(p)]
     load = getattr(backend, "load", None)
     if callable(load):
-        extra = {"precision": offered[-1]} if len(offered) > 1 else {}
+        extra = {"precision": compute[0]} if compute else {}
         try:
             inspect.signature(load).bind("model.onnx", device="cpu", threads=None, **extra)
         except TypeError:

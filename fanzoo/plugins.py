@@ -113,6 +113,8 @@ class DetectorEntry:
     name: str
     factory: Callable[..., Any]
     description: str
+    # True when the factory takes backend=, device= and threads= (a network run by a backend plugin)
+    runs_on_backend: bool = False
 
 
 @dataclass

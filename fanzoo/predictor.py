@@ -17,6 +17,7 @@ from .backend import Session
 from .decoding import decode_heatmaps, flip_heatmaps, heatmap_to_image
 from .depth_input import depth_network_input, depth_to_image
 from .detection import FaceBox, FaceDetector, make_box
+from .detection.framing import box_mapper
 from .errors import InputError
 from .inputs import Channels, ImageLike, PreparedImage, prepare_image
 from .preprocessing import box_to_center_scale, crop, to_network_input
@@ -24,6 +25,7 @@ from .registry import ModelSpec
 
 if TYPE_CHECKING:
     from .batch import PathResult
+    from .video import OneEuroParams, TrackingOptions, VideoResults
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,8 @@ class Predictor:
         self.landmark_session = landmark_session
         self.depth_session = depth_session if spec.depth_model else None
         self.detector = detector
+        # a detector's boxes, placed on each face as the boxes the model was trained on
+        self._to_model_framing = box_mapper(getattr(detector, "framing", None), spec.box_framing)
         self.flip = flip
         self.batch_size = batch_size
 
@@ -112,7 +116,23 @@ class Predictor:
 
         return predict_paths(self, inputs, recursive=recursive, progress=progress, boxes=boxes)
 
+    def predict_video(self, source: str | Path, *, start: float = 0.0, end: float | None = None, every: int = 1,
+                      smooth: bool | OneEuroParams = True, options: TrackingOptions | None = None,
+                      keep_frames: bool = False) -> VideoResults:
+        """Per-frame results of a video file or stream URL, decoded and yielded one frame at a time, each face with
+        a stable track id; frames in [start, end) seconds, every ``every``-th. See :func:`fanzoo.video.predict_video`."""
+        from .video import predict_video
+
+        return predict_video(self, source, start=start, end=end, every=every, smooth=smooth, options=options,
+                             keep_frames=keep_frames)
+
     # -- the stages, for callers that split the work (video tracking, Ray) -------------------------------
+    def detect(self, rgb: np.ndarray) -> list[FaceBox]:
+        """The detector's faces, their boxes mapped to the framing the model expects (given boxes are not)."""
+        if self.detector is None:
+            raise InputError("no face detector configured and no boxes given")
+        return [self._to_model_framing(box) for box in self.detector.detect(rgb)]
+
     def predict_prepared(self, images: Sequence[PreparedImage],
                          boxes: Sequence[BoxesLike | None]) -> list[list[Face]]:
         """Faces of already decoded images, in their callers' coordinates (see :class:`PreparedImage`)."""
@@ -125,9 +145,7 @@ class Predictor:
     def crops(self, rgb: np.ndarray, boxes: BoxesLike | None = None) -> list[FaceCrop]:
         """Detect (unless boxes are given) and crop every face of a uint8 RGB image."""
         if boxes is None:
-            if self.detector is None:
-                raise InputError("no face detector configured and no boxes given")
-            found = self.detector.detect(rgb)
+            found = self.detect(rgb)
         else:
             found = [b if isinstance(b, FaceBox) else make_box(b) for b in boxes]
         out = []

@@ -45,11 +45,11 @@ def _registrar(kind: str, record: PluginRecord, claims: list[Claim], rejected: R
             return
         claims.append(Claim(record, (name,), backend))
 
-    def detector(name: str, factory: Callable[..., Any], description: str = "") -> None:
+    def detector(name: str, factory: Callable[..., Any], description: str = "", runs_on_backend: bool = False) -> None:
         if not isinstance(name, str) or not name or not callable(factory) or not isinstance(description, str):
             record.problem(f"register_detectors: register(name, factory, description) got {name!r}, {factory!r}")
             return
-        claims.append(Claim(record, (name,), DetectorEntry(name, factory, description)))
+        claims.append(Claim(record, (name,), DetectorEntry(name, factory, description, bool(runs_on_backend))))
 
     return {"model": model, "backend": backend, "detector": detector}[kind]
 

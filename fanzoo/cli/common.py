@@ -6,6 +6,7 @@ The --json rule, the same on every command: ``--json FILE`` writes the command's
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -15,6 +16,15 @@ import click
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
+
+
+def precision_option(command):
+    """``--precision``: fp32, int8 (a quantized artifact, made on first use) or bf16 (a backend's compute setting)."""
+    from ..precision import PRECISIONS
+
+    return click.option("--precision", type=click.Choice(PRECISIONS), default=None,
+                        help="Numeric precision (default: the model's, see `fanzoo models`); int8 is quantized "
+                             "once on first use.")(command)
 
 
 def json_option(help_text: str = "Write the result as JSON to FILE, or - for stdout.") -> Callable[[F], F]:
@@ -45,6 +55,9 @@ def device_option(function: F) -> F:
 
 def echo_line(text: str, err: bool = False) -> None:
     """One line of output that does not tear an active progress bar (tqdm clears and redraws it)."""
+    if "tqdm" not in sys.modules:  # no bar was ever made (not a terminal): a plain line, without importing tqdm
+        click.echo(text, err=err)
+        return
     from tqdm import tqdm
 
     tqdm.write(text, file=sys.stderr if err else sys.stdout)
@@ -54,3 +67,33 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"must be a finite number, got {value}")
+    return value
+
+
+def detection_options(command):
+    """--det-threshold, --det-size, --min-face, --max-faces: passed to the detector when they are given."""
+    options = [
+        click.option("--det-threshold", type=float, default=None, callback=_finite,
+                     help="Detector score threshold (default per detector: centerface 0.5, dlib-hog 0.1)."),
+        click.option("--det-size", type=click.IntRange(32, 8192), default=None,
+                     help="Long side (pixels) that detection runs at; larger photos are reduced for it "
+                          "(default: centerface 1280, dlib: none)."),
+        click.option("--min-face", type=click.FloatRange(0), default=None,
+                     help="Ignore faces whose box is narrower or lower than this many pixels."),
+        click.option("--max-faces", type=click.IntRange(1), default=None, help="Keep only the largest N faces."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def detector_options(det_threshold: float | None, det_size: int | None, min_face: float | None,
+                     max_faces: int | None) -> dict[str, Any]:
+    """The detection options a user gave, as load_predictor's detector_options (the others keep their defaults)."""
+    given = {"threshold": det_threshold, "size": det_size, "min_face": min_face, "max_faces": max_faces}
+    return {name: value for name, value in given.items() if value is not None}

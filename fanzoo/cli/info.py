@@ -1,13 +1,15 @@
-"""`fanzoo models`, `fanzoo backends` and `fanzoo plugins`: what is installed, registered and can run here."""
+"""`fanzoo models`, `fanzoo backends`, `fanzoo detectors` and `fanzoo plugins`: what is installed, registered and
+can run here."""
 from __future__ import annotations
 
 import os
 
 import click
 
-from ..backend import DeviceStatus, precisions
+from ..backend import DeviceStatus
 from ..plugin_records import one_line
 from ..plugins import LOAD_ENV, plugins
+from ..precision import backend_precisions
 from ..weights.store import local_weights
 from . import cli
 from .common import emit_json, json_option, table
@@ -23,19 +25,21 @@ def models(json_out: str | None) -> None:
         rows.append({"name": spec.name, "aliases": list(spec.aliases), "task": spec.task,
                      "params_m": round(spec.params / 1e6, 2), "gflops": round(spec.gflops, 2),
                      "weights": str(weights) if weights else None, "depth_model": spec.depth_model,
+                     "default_backend": spec.default_backend, "default_precision": spec.default_precision,
                      "description": spec.description})
     if json_out:
         emit_json(rows, json_out)
         return
     click.echo(table([[r["name"], ", ".join(r["aliases"]), f"{r['params_m']:.2f}", f"{r['gflops']:.1f}",
-                       "yes" if r["weights"] else "no", r["description"]] for r in rows],
-                     ["model", "aliases", "params (M)", "GFLOPs", "weights", "description"]))
+                       "yes" if r["weights"] else "no", f"{r['default_backend']} {r['default_precision']}",
+                       r["description"]] for r in rows],
+                     ["model", "aliases", "params (M)", "GFLOPs", "weights", "runs on", "description"]))
 
 
 def backend_row(backend) -> dict:
     """One backend's listing; a plugin whose version() or devices() misbehaves gets an error, not a crash."""
     row = {"name": backend.name, "version": None, "format": backend.artifact_format, "devices": {},
-           "precisions": list(precisions(backend)), "description": backend.description, "error": None}
+           "precisions": list(backend_precisions(backend)), "description": backend.description, "error": None}
     try:
         row["version"] = backend.version()
         devices = list(backend.devices())
@@ -66,14 +70,31 @@ def backends(json_out: str | None) -> None:
             return "error"
         return ", ".join(f"{d}{'' if s['available'] else ' (unavailable)'}" for d, s in r["devices"].items())
 
-    click.echo(table([[r["name"], r["version"] or "not installed", r["format"], devices(r), r["description"]]
-                      for r in rows], ["backend", "version", "format", "devices", "description"]))
+    click.echo(table([[r["name"], r["version"] or "not installed", r["format"], ", ".join(r["precisions"]), devices(r),
+                       r["description"]] for r in rows],
+                     ["backend", "version", "format", "precisions", "devices", "description"]))
     for r in rows:
         if r["error"]:
             click.echo(f"  {r['name']}: {r['error']}")
         for device, s in r["devices"].items():
             if not s["available"]:
                 click.echo(f"  {r['name']} {device}: {s['reason']}")
+
+
+@cli.command()
+@json_option()
+def detectors(json_out: str | None) -> None:
+    """List face detectors (the default first) with what they need."""
+    from ..api import DEFAULT_DETECTOR
+
+    entries = sorted(plugins().detectors.values(), key=lambda e: (e.name != DEFAULT_DETECTOR, e.name))
+    rows = [{"name": e.name, "default": e.name == DEFAULT_DETECTOR, "runs_on_backend": e.runs_on_backend,
+             "description": e.description} for e in entries]
+    if json_out:
+        emit_json(rows, json_out)
+        return
+    click.echo(table([[r["name"] + (" (default)" if r["default"] else ""), r["description"]] for r in rows],
+                     ["detector", "description"]))
 
 
 @cli.command("plugins")

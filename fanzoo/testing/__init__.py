@@ -2,6 +2,6 @@
 from __future__ import annotations
 
 from .artifacts import ARTIFACTS_ENV
-from .conformance import BackendConformance, export_test_artifacts
+from .conformance import BackendConformance, export_test_artifacts, quantize_test_artifact
 
-__all__ = ["ARTIFACTS_ENV", "BackendConformance", "export_test_artifacts"]
+__all__ = ["ARTIFACTS_ENV", "BackendConformance", "export_test_artifacts", "quantize_test_artifact"]

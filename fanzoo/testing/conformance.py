@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import pytest
 
 from ..backend import contract_problems, load_session
 from ..errors import ArtifactError, BackendUnavailableError, FanzooError, InputError
+from ..export.manifest import read_manifest
 from ..export.reference import read_test_data_set, test_data_sets
 from ..plugin_records import PluginRecord
 from ..plugins import Plugins, make_plugin_manager, use_plugins
@@ -43,6 +45,28 @@ def export_test_artifacts(folder: Path, models: tuple[str, ...] = DEFAULT_MODELS
             if not (folder / model / ("model." + fmt)).is_file():
                 export(model, fmt, folder, random_seed=7)
     return folder
+
+
+def quantize_test_artifact(spec: Any, folder: Path, dest: Path) -> Path:
+    """int8 copy of a test artifact, calibrated on its own reference faces (needs onnxruntime's quantizer)."""
+    from ..export.calibration import calibration_from_inputs
+    from ..export.quantize import quantize_folder
+
+    pytest.importorskip("onnxruntime.quantization", reason="quantizing needs onnxruntime")
+    inputs, _ = read_test_data_set(test_data_sets(folder)[0])
+    quantize_folder(spec, folder, dest,
+                    calibration=calibration_from_inputs(next(iter(inputs.values())), f"{folder}/test_data_set_0"))
+    return dest
+
+
+def _spec_of(case: Case) -> Any:
+    """The model spec behind a case: a coverage model's own, else the registry's (None when not registered)."""
+    from ..plugins import plugins
+
+    own = {m.name: m.spec for m in coverage_models()}
+    if case.name in own:
+        return own[case.name]
+    return plugins().models.get(case.name) if case.name in plugins().models else None
 
 
 def _fail(messages: list[str]) -> None:
@@ -197,6 +221,49 @@ class BackendConformance:
                 np.testing.assert_array_equal(first[name], kept[name], err_msg=(
                     f"{case.name} {name}: a later run changed an earlier result (return copies, not runtime buffers)"))
 
+    # -- int8 -------------------------------------------------------------------------------------------------
+    @pytest.fixture(scope="class")
+    @classmethod
+    def int8_cases(cls, backend: Any, cases: list[Case], tmp_path_factory: pytest.TempPathFactory) -> list[Case]:
+        """Each case's int8 artifact: the folder's own, else quantized here, calibrated on the folder's reference
+        faces (enough to check that a backend runs int8 within the tolerance the artifact declares)."""
+        from ..precision import artifact_key, backend_precisions
+
+        if "int8" not in backend_precisions(backend):
+            pytest.skip(f"{backend.name} does not declare int8 in its precisions")
+        key = artifact_key(backend.artifact_format, "int8")
+        out = []
+        for case in cases:
+            spec = _spec_of(case)
+            if spec is None or not getattr(spec, "int8", True):  # int8 measured past its tolerance: not held to it
+                continue
+            folder = case.folder
+            if key not in case.manifest.artifacts:
+                folder = quantize_test_artifact(spec, folder, tmp_path_factory.mktemp(f"{case.name}-int8") / case.name)
+            manifest = read_manifest(folder)
+            out.append(Case(folder, manifest, folder / manifest.entry(key).file, case.source + ", int8"))
+        assert out, "no case has an int8 version to check"
+        return out
+
+    def test_int8_within_declared_tolerance(self, backend: Any, int8_cases: list[Case]) -> None:
+        from ..precision import artifact_key
+
+        key = artifact_key(backend.artifact_format, "int8")
+        messages = []
+        for case in int8_cases:
+            held = Case(case.folder, replace(case.manifest, tolerance=case.manifest.tolerance_of(key)), case.artifact,
+                        case.source)
+            inputs, outputs = read_test_data_set(test_data_sets(case.folder)[0])
+            (feed, batch), = inputs.items()
+            session = load_session(backend, case.artifact, "cpu", None, precision="int8")
+            messages += checks.compare(held, outputs, session.run(inputs), "int8, stored batch")
+            for step, size in enumerate(checks.batch_orders(len(batch))["large first"]):
+                picked = checks.rows(size, len(batch))  # static scales: a face's result must not depend on its batch
+                got = session.run({feed: batch[picked]})
+                messages += checks.compare(held, {k: v[picked] for k, v in outputs.items()}, got,
+                                           f"int8, batch {size} (run {step + 1})")
+        _fail(messages)
+
     # -- the errors ----------------------------------------------------------------------------------------
     def test_missing_and_foreign_files(self, backend: Any, tmp_path: Path) -> None:
         messages: list[str] = []
@@ -224,8 +291,12 @@ class BackendConformance:
         artifact = cases[0].artifact
         with pytest.raises(BackendUnavailableError):
             load_session(backend, artifact, "no-such-device", None)
-        with pytest.raises(BackendUnavailableError):
-            load_session(backend, artifact, "cpu", None, precision="no-such-precision")
+        from ..precision import PRECISIONS, backend_precisions
+
+        missing = [p for p in PRECISIONS if p not in backend_precisions(backend)]
+        if missing:  # a precision it does not run is an error, never a silent run at another
+            with pytest.raises(BackendUnavailableError):
+                load_session(backend, artifact, "cpu", None, precision=missing[0])
         for device in backend.devices():
             if not device.available:
                 with pytest.raises(BackendUnavailableError) as excinfo:

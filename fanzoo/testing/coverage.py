@@ -59,6 +59,8 @@ def _resnetdepth() -> CoverageModel:
                            description="RGB crop in [0, 1] and gaussian landmark maps"),),
         outputs=(TensorSpec("depth", (None, landmarks), description="z per landmark"),),
         description="conformance coverage model of ResNetDepth (8 bottlenecks, 96 px)",
+        # as for the real ResNetDepth, int8 misses the int8 tolerance (0.25): measured 1.02 of the output range
+        int8=False,
     )
     return CoverageModel(spec, DEPTH_BUILDER)
 

@@ -81,7 +81,9 @@ class OpenVinoBackend:
     name = "openvino"
     artifact_format = "onnx"
     description = "OpenVINO (CPU; fp32, or bf16 with precision='bf16' on CPUs with AVX-512 BF16 or AMX)"
-    precisions = tuple(PRECISIONS)
+    # int8: the quantized artifact (QDQ ONNX, fanzoo.export.quantize), loaded like any file; bf16: a compute
+    # precision applied to the fp32 artifact (passed to load as precision="bf16")
+    precisions = ("fp32", "int8", "bf16")
 
     def version(self) -> str | None:
         return _runtime_version()
