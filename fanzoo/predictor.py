@@ -10,7 +10,7 @@ import numpy as np
 from .backend import Session
 from .decoding import decode_heatmaps, flip_heatmaps, heatmap_to_image
 from .depth_input import depth_network_input, depth_to_image
-from .detection import FaceBox, FaceDetector
+from .detection import FaceBox, FaceDetector, make_boxes
 from .errors import InputError
 from .preprocessing import box_to_center_scale, crop, to_network_input
 from .registry import ModelSpec
@@ -76,6 +76,9 @@ class Predictor:
     def predict_many(self, images: Sequence[np.ndarray],
                      boxes: Sequence[Sequence[FaceBox | Sequence[float]] | None] | None = None) -> list[list[Face]]:
         """Faces of several images; the faces of all of them share network batches."""
+        if not isinstance(images, (Sequence, np.ndarray)) or (
+                boxes is not None and not isinstance(boxes, (Sequence, np.ndarray))):
+            raise InputError("predict_many takes a list of images and, optionally, a list of box lists")
         boxes = list(boxes) if boxes is not None else [None] * len(images)
         if len(boxes) != len(images):
             raise InputError(f"got {len(images)} images but {len(boxes)} box lists")
@@ -95,7 +98,7 @@ class Predictor:
                 raise InputError("no face detector configured and no boxes given")
             found = self.detector.detect(image)
         else:
-            found = [b if isinstance(b, FaceBox) else FaceBox(*map(float, b[:4]), score=1.0) for b in given]
+            found = make_boxes(given)
         for box in found:
             center, scale = box_to_center_scale(box.as_tuple(), self.pre)
             yield _Job(index, box, center, scale, crop(image, center, scale, self.pre))

@@ -137,3 +137,107 @@ def single_tensor(size: tuple[int, ...], stride: tuple[int, ...], numel: int = 4
     """One tensor over one float storage, with whatever geometry the test declares."""
     storage = StorageRecord(type_name, numel, floats(max(numel, 0)) if data is None else data)
     return Checkpoint({name: TensorRecord("0", size, stride, offset)}, {"0": storage})
+
+
+# -- images whose headers promise more than their bytes hold ----------------------------------------------------
+def tiff_bomb(width: int, height: int, rows_per_strip: int = 16) -> bytes:
+    """An RGB TIFF whose strips all point at the same few deflated bytes: small on disk, but every row decodes,
+    so a reader that trusts it touches width * height * 3 bytes."""
+    import zlib
+
+    strip = zlib.compress(bytes(rows_per_strip * width * 3), 9)
+    strips = -(-height // rows_per_strip)
+    tags = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 3, None), (259, 3, 1, 8), (262, 3, 1, 2),
+            (273, 4, strips, None), (277, 3, 1, 3), (278, 4, 1, rows_per_strip), (279, 4, strips, None)]
+    ifd_size = 2 + 12 * len(tags) + 4
+    bits_at = 8 + ifd_size
+    offsets_at = bits_at + 6
+    counts_at = offsets_at + 4 * strips
+    data_at = counts_at + 4 * strips
+    values = {258: bits_at, 273: offsets_at, 279: counts_at}
+    out = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(tags))
+    for tag, kind, count, value in tags:
+        value = values.get(tag, value)
+        out += struct.pack("<HHI", tag, kind, count) + (struct.pack("<HH", value, 0) if kind == 3 and count == 1
+                                                        else struct.pack("<I", value))
+    out += b"\x00\x00\x00\x00" + struct.pack("<HHH", 8, 8, 8)
+    out += struct.pack(f"<{strips}I", *([data_at] * strips)) + struct.pack(f"<{strips}I", *([len(strip)] * strips))
+    return out + strip
+
+
+def bmp_rle_bomb(width: int, height: int) -> bytes:
+    """An 8-bit run-length BMP that ends at once: a decoder fills all width * height pixels with colour 0."""
+    palette = bytes(4 * 256)
+    pixels = b"\x00\x01"  # end of bitmap
+    offset = 14 + 40 + len(palette)
+    header = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 8, 1, len(pixels), 2835, 2835, 256, 0)
+    return b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + header + palette + pixels
+
+
+def png_header(width: int, height: int, depth: int = 8, color_type: int = 2) -> bytes:
+    import zlib
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return len(body).to_bytes(4, "big") + tag + body + zlib.crc32(tag + body).to_bytes(4, "big")
+
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(1000))) + chunk(b"IEND", b"")
+
+
+def webp_vp8x(width: int, height: int) -> bytes:
+    """An extended WebP header declaring a canvas, and nothing to decode."""
+    body = b"VP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00" + (width - 1).to_bytes(3, "little") + \
+        (height - 1).to_bytes(3, "little")
+    return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
+
+
+def jpeg_with_size(jpeg: bytes, width: int, height: int) -> bytes:
+    """A real JPEG with its frame header (SOF) changed to declare another size."""
+    data = bytearray(jpeg)
+    i = 2
+    while data[i] == 0xFF:
+        marker = data[i + 1]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            data[i + 5:i + 7] = height.to_bytes(2, "big")
+            data[i + 7:i + 9] = width.to_bytes(2, "big")
+            return bytes(data)
+        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    raise ValueError("no frame header found")
+
+
+def tiff_plain(rgb: np.ndarray, order: str = "<", big: bool = False,
+               declare: tuple[int, int] | None = None) -> bytes:
+    """An uncompressed RGB TIFF of ``rgb`` in either byte order, classic or BigTIFF; ``declare`` (width,
+    height) writes another size into the header than the pixels hold."""
+    height, width = rgb.shape[:2]
+    width, height = declare or (width, height)
+    pixels = rgb.tobytes()
+    short, long_, long8 = 3, 4, 16
+    tags = [(256, long_, width), (257, long_, height), (258, short, None), (259, short, 1), (262, short, 2),
+            (273, long8 if big else long_, None), (277, short, 3), (278, long_, height), (279, long_, len(pixels))]
+    entry = 20 if big else 12
+    head = 16 if big else 8
+    ifd_size = (8 if big else 2) + entry * len(tags) + (8 if big else 4)
+    bits_at = head + ifd_size
+    data_at = bits_at + 6
+    if big:
+        out = (b"II" if order == "<" else b"MM") + struct.pack(order + "HHHQ", 43, 8, 0, head)
+        out += struct.pack(order + "Q", len(tags))
+    else:
+        out = (b"II" if order == "<" else b"MM") + struct.pack(order + "HI", 42, head)
+        out += struct.pack(order + "H", len(tags))
+    for tag, kind, value in tags:
+        count = 3 if tag == 258 else 1
+        value = {258: bits_at, 273: data_at}.get(tag, value)
+        size = 8 if big else 4
+        if tag == 258:  # three shorts: inline in BigTIFF's 8-byte field, elsewhere in classic TIFF
+            field = struct.pack(order + "HHHH", 8, 8, 8, 0) if big else struct.pack(order + "I", value)
+        elif kind == short:
+            field = struct.pack(order + "H", value).ljust(size, b"\x00")
+        elif kind == long8:
+            field = struct.pack(order + "Q", value)
+        else:
+            field = struct.pack(order + "I", value).ljust(size, b"\x00")
+        out += struct.pack(order + ("HHQ" if big else "HHI"), tag, kind, count) + field
+    out += bytes(8 if big else 4)
+    return out + struct.pack(order + "HHH", 8, 8, 8) + pixels

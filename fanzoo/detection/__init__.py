@@ -57,7 +57,30 @@ def make_box(values: Sequence[float], score: float = 1.0) -> FaceBox:
         raise InputError(f"a face box is 4 numbers [x1, y1, x2, y2]; got {values!r}") from None
     if not all(math.isfinite(v) for v in (x1, y1, x2, y2)) or x2 <= x1 or y2 <= y1:
         raise InputError(f"a face box needs finite numbers with x2 > x1 and y2 > y1; got {x1:g},{y1:g},{x2:g},{y2:g}")
-    return FaceBox(x1, y1, x2, y2, float(score))
+    try:
+        score = float(score)
+    except (TypeError, ValueError):
+        raise InputError(f"a face box score must be a number; got {score!r:.40}") from None
+    if not math.isfinite(score):
+        raise InputError(f"a face box score must be finite; got {score}")
+    return FaceBox(x1, y1, x2, y2, score)
+
+
+def make_boxes(boxes: Any) -> list[FaceBox]:
+    """A list of checked FaceBoxes from a sequence of FaceBoxes or of 4-number sequences (an (N, 4) array
+    too); :class:`InputError` for anything else, such as a single box not wrapped in a list."""
+    if isinstance(boxes, (str, bytes, dict)) or not hasattr(boxes, "__iter__") or not hasattr(boxes, "__len__"):
+        raise InputError(f"face boxes are a list of [x1, y1, x2, y2]; got {type(boxes).__name__}")
+    checked = []
+    for box in boxes:
+        if isinstance(box, FaceBox):
+            checked.append(make_box(box.as_tuple(), box.score))
+        elif isinstance(box, (int, float, np.number)):
+            raise InputError("face boxes are a list of [x1, y1, x2, y2] (a single box must be wrapped in a list); "
+                             f"got {boxes!r:.80}")
+        else:
+            checked.append(make_box(box))
+    return checked
 
 
 def parse_box(text: str) -> FaceBox:
