@@ -124,7 +124,7 @@ def legacy_checkpoint(ckpt: Checkpoint, pickle_bytes: bytes | None = None) -> by
              pickle.dumps(list(ckpt.storages), protocol=2)]
     for storage in ckpt.storages.values():
         numel = storage.numel if storage.legacy_numel is None else storage.legacy_numel
-        parts.append(struct.pack("<q", numel) + storage.data)
+        parts.append(struct.pack("<q", (numel + 2 ** 63) % 2 ** 64 - 2 ** 63) + storage.data)  # wraps like int64
     return b"".join(parts)
 
 
