@@ -30,11 +30,13 @@ class Outcome:
     message: str = ""
     result: Any = None
     peak_growth: int = 0  # bytes the child's resident set grew to, above where it started
+    error_bases: tuple[str, ...] = ()  # the exception's class and its bases, by full name
 
 
-    def raised(self, *types: type[BaseException]) -> bool:
-        names = {f"{t.__module__}.{t.__qualname__}" for t in types}
-        return self.kind == "raised" and self.error_type in names
+    def raised(self, *types: type[BaseException] | str) -> bool:
+        """Whether the child raised one of ``types`` (classes or full names), or a subclass of one."""
+        names = {t if isinstance(t, str) else f"{t.__module__}.{t.__qualname__}" for t in types}
+        return self.kind == "raised" and bool(names & set(self.error_bases))
 
     def __str__(self) -> str:
         return f"{self.kind} {self.error_type}: {self.message[:300]}"
@@ -54,13 +56,15 @@ def _child(conn, target: str, args: tuple, extra_bytes: int) -> None:
     module, _, name = target.partition(":")
     function = getattr(importlib.import_module(module), name)
     start = _status("VmHWM")
+    bases: tuple[str, ...] = ()
     try:
         result = function(*args)
         answer = ("ok", "", "", summarize(result))
     except BaseException as exc:  # every exception goes to the parent, which judges it
         kind = type(exc)
         answer = ("raised", f"{kind.__module__}.{kind.__qualname__}", str(exc), None)
-    conn.send((*answer, _status("VmHWM") - start))
+        bases = tuple(f"{k.__module__}.{k.__qualname__}" for k in kind.__mro__)
+    conn.send((*answer, _status("VmHWM") - start, bases))
     conn.close()
 
 

@@ -14,6 +14,7 @@ from ..errors import InputError
 
 # load_boxes_json key for boxes that apply to every image
 ALL_IMAGES = "*"
+MAX_BOXES_JSON_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,14 @@ def load_boxes_json(path: Path | str) -> dict[str, list[FaceBox]]:
     """
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_BOXES_JSON_BYTES:
+            raise InputError(f"{path} is larger than {MAX_BOXES_JSON_BYTES >> 20} MiB; that is no boxes file")
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"cannot read boxes from {path}: {exc}") from exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise InputError(f"cannot read boxes from {path}: {reason}") from None
+    except RecursionError:  # JSON nested deeper than the parser's stack
+        raise InputError(f"cannot read boxes from {path}: it is nested too deeply") from None
     if isinstance(data, list):
         data = {ALL_IMAGES: data}
     if not isinstance(data, dict):

@@ -137,9 +137,12 @@ def read_manifest(folder: Path | str) -> Manifest:
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise ValueError(f"it holds {_describe(type(data)) if data is not None else 'null'}, not an object")
-        if data.get("schema_version") != SCHEMA_VERSION:
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION and isinstance(version, int) and not isinstance(version, bool):
             raise StaleManifestError(f"{path} has schema version {data.get('schema_version')!r:.20}, "
                                      f"this fanzoo reads {SCHEMA_VERSION}; export again")
+        if version != SCHEMA_VERSION:
+            raise ValueError("schema_version is missing or not an integer")
         _check_fields(data, Manifest, "")
         for fmt, entry in data["artifacts"].items():
             if entry["format"] != fmt:
