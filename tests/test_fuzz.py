@@ -31,7 +31,7 @@ from .bounded import run_bounded
 from .conftest import ROOT
 from .fuzz_targets import EXPECTED_ERRORS
 
-settings.register_profile("ci", max_examples=25, deadline=None, database=None, derandomize=False,
+settings.register_profile("ci", max_examples=50, deadline=None, database=None, derandomize=False,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile("long", max_examples=int(os.environ.get("FANZOO_FUZZ_EXAMPLES", 2000)), deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
