@@ -8,7 +8,7 @@ import click
 from ..plugins import get_model, plugins
 from ..weights.store import local_weights, sha256_file, weights_dir
 from . import cli
-from .common import echo_json, table
+from .common import emit_json, json_option, table
 
 
 @cli.group()
@@ -17,16 +17,16 @@ def weights() -> None:
 
 
 @weights.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_weights(as_json: bool) -> None:
+@json_option()
+def list_weights(json_out: str | None) -> None:
     """Where each model's weights are, and where they can come from."""
     rows = []
     for spec in plugins().models:
         path = local_weights(spec)
         rows.append({"model": spec.name, "path": str(path) if path else None,
                      "sources": [s.url for s in spec.weights]})
-    if as_json:
-        echo_json(rows)
+    if json_out:
+        emit_json(rows, json_out)
         return
     click.echo(f"cache: {weights_dir()}")
     click.echo(table([[r["model"], r["path"] or "-", str(len(r["sources"]))] for r in rows],
