@@ -124,6 +124,16 @@ def render(data: dict) -> str:
                 label = faces if "pixels" not in info else f"{info['pixels'] / 1e6:.2f} MP"
                 lines.append(f"| {label} | {ms(r['stats']['median'])} | {ms(r['stats']['median'] / info['batch'])} |")
             lines.append("")
+    checks = groups.get("artifact check", [])
+    if checks:
+        lines.extend(["## Cost of checking an artifact's sha256 before it is loaded", "",
+                      "| file | check | median ms | rounds |", "|---|---|---|---|"])
+        for r in sorted(checks, key=lambda r: -r["stats"]["median"]):
+            info = r["extra_info"]
+            lines.append(f"| {info['megabytes']} MB | {info['case']} | {ms(r['stats']['median'])} | "
+                         f"{r['stats']['rounds']} |")
+        lines.extend(["", "A file is hashed on its first use and again only after it changes (its size, "
+                      "modification time, inode or inode change time); otherwise the remembered result is used.", ""])
     lines.extend(throughput_section(groups))
     agreement = [r["extra_info"] for r in groups.get("accuracy: backend agreement", [])]
     if agreement:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .errors import ArtifactError, FanzooError
-from .export.manifest import Manifest, read_manifest
+from .errors import ArtifactError
+from .export.manifest import MANIFEST, Manifest, StaleManifestError, read_manifest
+from .export.verify import artifact_path, known_sha256, verify_artifact
 from .precision import artifact_key
 from .registry import ModelSpec
-from .weights.store import bundled_weights, home, local_weights, sha256_file
+from .weights.store import bundled_weights, home, local_weights
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ def artifacts_cache() -> Path:
 
 def _weights_fingerprint(spec: ModelSpec) -> str | None:
     path = local_weights(spec)
-    return sha256_file(path) if path is not None else None
+    return known_sha256(path) if path is not None else None  # hashed once per change of the file
 
 
 def bundled_artifacts(spec: ModelSpec) -> Path | None:
@@ -34,12 +35,15 @@ def bundled_artifacts(spec: ModelSpec) -> Path | None:
 
 
 def _usable(folder: Path, fmt: str, fingerprint: str | None) -> Manifest | None:
+    """The folder's manifest if it holds a ``fmt`` artifact made from ``fingerprint`` (any weights when None);
+    None when there is none or it is out of date. A damaged manifest is an error, never skipped silently."""
+    if not (folder / MANIFEST).is_file():
+        return None
     try:
         manifest = read_manifest(folder)
-        entry = manifest.entry(fmt)
-    except FanzooError:
+    except StaleManifestError:
         return None
-    if not (folder / entry.file).is_file():
+    if fmt not in manifest.artifacts or not artifact_path(folder, manifest.entry(fmt)).is_file():
         return None
     if fingerprint is not None and manifest.weights_sha256 != fingerprint:
         return None
@@ -61,25 +65,22 @@ def resolve_artifact(spec: ModelSpec, fmt: str, folder: Path | None = None, auto
         if manifest is None:
             raise ArtifactError(f"no {fmt} artifact of {spec.name} in {folder}; run "
                                 f"`fanzoo export {spec.name} --format {fmt} --out {folder}`")
-        return Path(folder) / spec.name / manifest.entry(fmt).file
+        return verify_artifact(Path(folder) / spec.name, manifest.entry(fmt))
     fingerprint = _weights_fingerprint(spec)
     shipped = bundled_artifacts(spec)
     if shipped is not None and fingerprint is not None:
         # only when the weights in use are the very ones it was exported from (a user's import wins)
         manifest = _usable(shipped, fmt, fingerprint)
         if manifest is not None:
-            path = shipped / manifest.entry(fmt).file
-            if sha256_file(path) != manifest.entry(fmt).sha256:  # a damaged install: say so, never load it
-                raise ArtifactError(f"{path} does not match the sha256 in its manifest; reinstall fanzoo")
-            return path
+            return verify_artifact(shipped, manifest.entry(fmt))  # a damaged install: say so, never load it
     cached = artifacts_cache() / spec.name
     manifest = _usable(cached, fmt, fingerprint)
     if manifest is not None:
-        return cached / manifest.entry(fmt).file
-    if fingerprint is None and (cached / "MANIFEST.json").is_file():
+        return verify_artifact(cached, manifest.entry(fmt))
+    if fingerprint is None and (cached / MANIFEST).is_file():
         manifest = _usable(cached, fmt, None)
         if manifest is not None:  # exported earlier, weights since removed: still a real, checked artifact
-            return cached / manifest.entry(fmt).file
+            return verify_artifact(cached, manifest.entry(fmt))
     if not auto_export:
         raise ArtifactError(f"{spec.name} has not been exported to {fmt}; run `fanzoo export {spec.name} --format {fmt}`")
     from .weights.store import resolve_weights
@@ -94,7 +95,7 @@ def resolve_artifact(spec: ModelSpec, fmt: str, folder: Path | None = None, auto
                             f"export it on such a machine and pass --artifacts DIR ({exc})") from exc
     announce(f"exporting {spec.name} to {fmt} once, into {cached} (this takes a while)")
     export_model(spec, fmt, cached)
-    return cached / read_manifest(cached).entry(fmt).file
+    return verify_artifact(cached, read_manifest(cached).entry(fmt))
 
 
 def _resolve_quantized(spec: ModelSpec, fmt: str, folder: Path | None, auto_export: bool, announce,
@@ -108,11 +109,11 @@ def _resolve_quantized(spec: ModelSpec, fmt: str, folder: Path | None, auto_expo
         if manifest is None:
             raise ArtifactError(f"no {precision} artifact of {spec.name} in {folder}; run `fanzoo export {spec.name} "
                                 f"--format {fmt} --precision {precision} --out {folder}`")
-        return Path(folder) / spec.name / manifest.entry(key).file
+        return verify_artifact(Path(folder) / spec.name, manifest.entry(key))
     cached = artifacts_cache() / spec.name
     manifest = _usable(cached, key, _weights_fingerprint(spec))
     if manifest is not None:
-        return cached / manifest.entry(key).file
+        return verify_artifact(cached, manifest.entry(key))
     if not auto_export:
         raise ArtifactError(f"{spec.name} has no {precision} artifact; run "
                             f"`fanzoo export {spec.name} --format {fmt} --precision {precision}`")
@@ -121,4 +122,4 @@ def _resolve_quantized(spec: ModelSpec, fmt: str, folder: Path | None, auto_expo
 
     announce(f"quantizing {spec.name} to {precision} once, into {cached} (calibration takes a minute or more)")
     made = quantize_folder(spec, fp32.parent, cached)
-    return cached / made.entry(key).file
+    return verify_artifact(cached, made.entry(key))
