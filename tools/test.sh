@@ -14,6 +14,10 @@ rm -rf "$FANZOO_HOME" && mkdir -p "$FANZOO_HOME"
 ARTIFACTS="$(pwd)/.test-artifacts"
 rm -rf "$ARTIFACTS"
 .venv/bin/fanzoo export 2dfan1 --format onnx --random-weights 7 --out "$ARTIFACTS"
+# a 3D Triton repository (two models and the two-step README); its configs are parsed in the 3.12 venv below
+export FANZOO_TEST_TRITON="$(pwd)/.test-triton"
+rm -rf "$FANZOO_TEST_TRITON"
+.venv/bin/fanzoo export 3dfan4 --format triton --random-weights 7 --out "$FANZOO_TEST_TRITON"
 # Python 3.11 and 3.12, no nnabla: the ONNX Runtime plugin and `import fanzoo` must work with exported artifacts.
 for version in 3.11 3.12; do
     PY=$(command -v "python$version" || true)
@@ -36,6 +40,11 @@ for version in 3.11 3.12; do
     fi
     FANZOO_TEST_ARTIFACTS="$ARTIFACTS" "$VENV/bin/python" -m pytest plugins/fanzoo-onnxruntime/tests \
         -p no:cacheprovider -q
+    if [ "$version" = 3.12 ]; then
+        # Triton's model-config protobuf comes with tritonclient, which needs protobuf 6 (NNabla pins 3.20)
+        "$VENV/bin/python" -m pip --disable-pip-version-check -q install 'tritonclient[grpc]==2.73.0'
+        "$VENV/bin/python" -m pytest tests/test_triton.py -p no:cacheprovider -q
+    fi
     # the main job, with an empty cache: the default model's shipped ONNX export, no NNabla anywhere
     rm -rf "$FANZOO_HOME" && mkdir -p "$FANZOO_HOME"
     "$VENV/bin/fanzoo" predict examples/images/astronaut.jpg --json "$FANZOO_HOME/astronaut.json"

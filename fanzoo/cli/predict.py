@@ -9,7 +9,7 @@ import click
 
 from ..errors import FanzooError, InputError
 from . import cli
-from .common import detection_options, detector_options, device_option, echo_line, json_option
+from .common import detection_options, detector_options, device_option, echo_line, json_option, precision_option
 from .results import ResultsJson, write_outputs
 from .video import given_video_options, predict_video_command, video_options
 
@@ -53,11 +53,18 @@ def check_output(output: Path | None, single_file: bool) -> None:
 @click.option("--batch-size", type=click.IntRange(1, 256), default=8, show_default=True,
               help="Faces per network call.")
 @click.option("--threads", type=click.IntRange(1, 256), default=None, help="Backend threads (default: runtime's).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: run on a Ray cluster (pip install 'fanzoo[ray]'); INPUTS may also be .txt lists and globs.")
+@click.option("--address", default=None, help="--engine ray: the cluster (auto: the one `ray start` made here).")
+@click.option("--results", "results_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="--engine ray: folder of Parquet shards; a rerun skips the images already there.")
+@precision_option
 @video_options
 def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, device: str, detector: str | None,
             boxes: tuple[str, ...], boxes_json: Path | None, flip: bool, json_out: str | None, output: Path | None,
             pts_dir: Path | None, artifacts: Path | None, recursive: bool, batch_size: int, threads: int | None,
             det_threshold: float | None, det_size: int | None, min_face: float | None, max_faces: int | None,
+            engine: str, address: str | None, results_dir: Path | None, precision: str | None,
             **video: Any) -> None:
     """Predict 68 landmarks for every face in INPUTS (images or folders, or one video file or stream URL)."""
     from .. import api
@@ -70,9 +77,9 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
         if boxes or boxes_json or pts_dir:
             raise click.UsageError("--box, --boxes-json and --pts apply to images; videos are tracked from detections")
         return predict_video_command(inputs, lambda: api.load_predictor(
-            model or api.DEFAULT_MODEL, backend or api.DEFAULT_BACKEND, device, detector or api.DEFAULT_DETECTOR,
+            model or api.DEFAULT_MODEL, backend, device, detector or api.DEFAULT_DETECTOR,
             flip=flip, artifacts=artifacts, threads=threads, batch_size=batch_size, detector_options=detection,
-            announce=lambda msg: click.echo(msg, err=True)), json_out, output, video)
+            announce=lambda msg: click.echo(msg, err=True), precision=precision), json_out, output, video)
     if given_video_options(video):
         raise click.UsageError(f"{', '.join(given_video_options(video))}: for videos only, and no input is a video")
 
@@ -87,6 +94,14 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
         raise click.UsageError("--box replaces the detector; drop --detector")
     if (given or by_name is not None) and detection:
         raise click.UsageError("--box and --boxes-json replace the detector; drop the detection options")
+    if engine == "ray":
+        from ..scale.command import run_ray_command
+        return run_ray_command(inputs, results_dir, address, model=model, backend=backend, device=device,
+                               detector=detector, detection=detection, boxes=given, boxes_by_name=by_name, flip=flip,
+                               artifacts=artifacts, recursive=recursive, batch_size=batch_size, threads=threads,
+                               json_out=json_out, output=output, pts_dir=pts_dir)
+    if address or results_dir:
+        raise click.UsageError("--address and --results go with --engine ray")
 
     def boxes_for(path: Path):
         if given:
@@ -100,12 +115,13 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
         raise click.UsageError("no input images" + ("" if recursive else " (add -r to search subfolders)"))
     check_output(output, len(paths) == 1 and not Path(inputs[0]).is_dir())
     predictor = api.load_predictor(
-        model or api.DEFAULT_MODEL, backend or api.DEFAULT_BACKEND, device,
+        model or api.DEFAULT_MODEL, backend, device,
         None if (given or by_name is not None) else (detector or api.DEFAULT_DETECTOR),
         flip=flip, artifacts=artifacts, threads=threads, batch_size=batch_size, detector_options=detection,
-        announce=lambda msg: click.echo(msg, err=True))
-    header = {"model": predictor.spec.name, "backend": backend or api.DEFAULT_BACKEND, "device": device,
-              "flip": flip, "dims": predictor.spec.landmarks_dims}
+        announce=lambda msg: click.echo(msg, err=True), precision=precision)
+    header = {"model": predictor.spec.name, "backend": backend or predictor.spec.default_backend, "device": device,
+              "precision": precision or predictor.spec.default_precision, "flip": flip,
+              "dims": predictor.spec.landmarks_dims}
     failed = total = 0
     with ResultsJson(json_out, header) as results:
         for result in predictor.predict_paths(paths, progress=True, boxes=boxes_for):
