@@ -9,6 +9,7 @@ from .artifacts import resolve_artifact
 from .detection import FaceDetector
 from .errors import InputError
 from .plugins import get_model, plugins
+from .precision import check_backend_precision, load_options
 from .predictor import Predictor
 
 log = logging.getLogger(__name__)
@@ -35,28 +36,36 @@ def load_detector(detector: str = DEFAULT_DETECTOR, backend: str = DEFAULT_BACKE
         raise InputError(f"the {detector} detector cannot take the options {sorted(options)}: {exc}") from None
 
 
-def load_predictor(model: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND, device: str = "cpu",
+def load_predictor(model: str = DEFAULT_MODEL, backend: str | None = None, device: str = "cpu",
                    detector: str | None = DEFAULT_DETECTOR, flip: bool = False, artifacts: Path | str | None = None,
                    threads: int | None = None, batch_size: int = 8, detector_options: dict[str, Any] | None = None,
-                   announce=log.warning) -> Predictor:
+                   announce=log.warning, precision: str | None = None) -> Predictor:
     """Resolve every name, prepare the artifacts the backend needs, and return a Predictor.
 
     ``detector=None`` means boxes will always be given to ``predict``. ``detector_options`` go to the
     detector: ``threshold``, ``size`` (the long side detection runs at), ``min_face`` (pixels),
     ``max_faces`` (the largest N), and for dlib ``upsample``. A detector that runs on a backend plugin
     (centerface) gets ``device`` and ``threads``, and ``backend`` when it loads ONNX (else onnxruntime).
+    ``backend`` and ``precision`` (fp32, int8, bf16) default to the model's measured choice in the registry.
     """
     spec = get_model(model)
-    runtime = plugins().backend(backend)
+    runtime = plugins().backend(backend or spec.default_backend)
     folder = Path(artifacts) if artifacts is not None else None
+    precision = precision or spec.default_precision
+    check_backend_precision(runtime, precision)
 
     def session(name: str):
-        path = resolve_artifact(get_model(name), runtime.artifact_format, folder, announce=announce)
-        return runtime.load(path, device=device, threads=threads)
+        part = get_model(name)
+        used = precision
+        if precision == "int8" and not part.int8:
+            used = "fp32"
+            announce(f"{part.name} has no int8 version (its int8 error is past the tolerance); it runs in fp32")
+        path = resolve_artifact(part, runtime.artifact_format, folder, announce=announce, precision=used)
+        return runtime.load(path, device=device, threads=threads, **load_options(used))
 
     face_detector = None
     if detector is not None:
-        face_detector = load_detector(detector, backend, device, threads, detector_options)
+        face_detector = load_detector(detector, runtime.name, device, threads, detector_options)
     # after the detector, so that a missing detector file fails before any export starts
     landmark_session = session(spec.name)
     depth_session = session(spec.depth_model) if spec.depth_model else None

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .errors import ArtifactError, FanzooError
 from .export.manifest import Manifest, read_manifest
+from .precision import artifact_key
 from .registry import ModelSpec
 from .weights.store import bundled_weights, home, local_weights, sha256_file
 
@@ -46,13 +47,15 @@ def _usable(folder: Path, fmt: str, fingerprint: str | None) -> Manifest | None:
 
 
 def resolve_artifact(spec: ModelSpec, fmt: str, folder: Path | None = None, auto_export: bool = True,
-                     announce=log.warning) -> Path:
-    """Path of ``<folder>/<model>/model.<fmt>``.
+                     announce=log.warning, precision: str = "fp32") -> Path:
+    """Path of ``<folder>/<model>/model.<fmt>`` (or of its int8 copy, for ``precision="int8"``).
 
     With ``folder`` given, it must already hold the artifact (any weights: the user chose it). Otherwise
     the package's or the cache's export is used if it was made from the current weights, else it is
     exported now, into the cache.
     """
+    if artifact_key(fmt, precision) != fmt:
+        return _resolve_quantized(spec, fmt, folder, auto_export, announce, precision)
     if folder is not None:
         manifest = _usable(Path(folder) / spec.name, fmt, None)
         if manifest is None:
@@ -92,3 +95,30 @@ def resolve_artifact(spec: ModelSpec, fmt: str, folder: Path | None = None, auto
     announce(f"exporting {spec.name} to {fmt} once, into {cached} (this takes a while)")
     export_model(spec, fmt, cached)
     return cached / read_manifest(cached).entry(fmt).file
+
+
+def _resolve_quantized(spec: ModelSpec, fmt: str, folder: Path | None, auto_export: bool, announce,
+                       precision: str) -> Path:
+    """The int8 artifact: in ``folder`` if given, else in the cache, else quantized now from the fp32 one."""
+    key = artifact_key(fmt, precision)
+    if fmt != "onnx":
+        raise ArtifactError(f"{precision} artifacts are ONNX files; this backend loads {fmt}")
+    if folder is not None:
+        manifest = _usable(Path(folder) / spec.name, key, None)
+        if manifest is None:
+            raise ArtifactError(f"no {precision} artifact of {spec.name} in {folder}; run `fanzoo export {spec.name} "
+                                f"--format {fmt} --precision {precision} --out {folder}`")
+        return Path(folder) / spec.name / manifest.entry(key).file
+    cached = artifacts_cache() / spec.name
+    manifest = _usable(cached, key, _weights_fingerprint(spec))
+    if manifest is not None:
+        return cached / manifest.entry(key).file
+    if not auto_export:
+        raise ArtifactError(f"{spec.name} has no {precision} artifact; run "
+                            f"`fanzoo export {spec.name} --format {fmt} --precision {precision}`")
+    fp32 = resolve_artifact(spec, fmt, None, auto_export, announce)
+    from .export.quantize import quantize_folder
+
+    announce(f"quantizing {spec.name} to {precision} once, into {cached} (calibration takes a minute or more)")
+    made = quantize_folder(spec, fp32.parent, cached)
+    return cached / made.entry(key).file

@@ -141,15 +141,18 @@ def predict_paths(predictor: Predictor, inputs: Iterable[str | Path] | str | Pat
     paths = list(expand_paths(inputs, recursive))
     if not paths:
         raise InputError("no input images")
-    from tqdm import tqdm
+    bar = None
+    if progress and len(paths) > 1 and sys.stderr.isatty():
+        from tqdm import tqdm  # only for a bar that shows: importing tqdm is a start-up cost of its own
 
-    # the bar goes to stderr and only on a terminal; lines a caller prints through tqdm.write stay clear of it
-    bar = tqdm(total=len(paths), desc="predict", unit="img", leave=False,
-               disable=not progress or len(paths) <= 1 or not sys.stderr.isatty())
+        # the bar goes to stderr and only on a terminal; lines a caller prints through tqdm.write stay clear of it
+        bar = tqdm(total=len(paths), desc="predict", unit="img", leave=False)
     try:
         for chunk in _chunks(iter(paths)):
             for result in _predict_chunk(predictor, chunk, boxes):
-                bar.update(1)
+                if bar is not None:
+                    bar.update(1)
                 yield result
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()

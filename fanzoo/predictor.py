@@ -25,6 +25,7 @@ from .registry import ModelSpec
 
 if TYPE_CHECKING:
     from .batch import PathResult
+    from .video import OneEuroParams, TrackingOptions, VideoResults
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,16 @@ class Predictor:
         from .batch import predict_paths
 
         return predict_paths(self, inputs, recursive=recursive, progress=progress, boxes=boxes)
+
+    def predict_video(self, source: str | Path, *, start: float = 0.0, end: float | None = None, every: int = 1,
+                      smooth: bool | OneEuroParams = True, options: TrackingOptions | None = None,
+                      keep_frames: bool = False) -> VideoResults:
+        """Per-frame results of a video file or stream URL, decoded and yielded one frame at a time, each face with
+        a stable track id; frames in [start, end) seconds, every ``every``-th. See :func:`fanzoo.video.predict_video`."""
+        from .video import predict_video
+
+        return predict_video(self, source, start=start, end=end, every=every, smooth=smooth, options=options,
+                             keep_frames=keep_frames)
 
     # -- the stages, for callers that split the work (video tracking, Ray) -------------------------------
     def detect(self, rgb: np.ndarray) -> list[FaceBox]:

@@ -18,6 +18,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
+def precision_option(command):
+    """``--precision``: fp32, int8 (a quantized artifact, made on first use) or bf16 (a backend's compute setting)."""
+    from ..precision import PRECISIONS
+
+    return click.option("--precision", type=click.Choice(PRECISIONS), default=None,
+                        help="Numeric precision (default: the model's, see `fanzoo models`); int8 is quantized "
+                             "once on first use.")(command)
+
+
 def json_option(help_text: str = "Write the result as JSON to FILE, or - for stdout.") -> Callable[[F], F]:
     return click.option("--json", "json_out", metavar="FILE|-", default=None, help=help_text)
 
@@ -46,6 +55,9 @@ def device_option(function: F) -> F:
 
 def echo_line(text: str, err: bool = False) -> None:
     """One line of output that does not tear an active progress bar (tqdm clears and redraws it)."""
+    if "tqdm" not in sys.modules:  # no bar was ever made (not a terminal): a plain line, without importing tqdm
+        click.echo(text, err=err)
+        return
     from tqdm import tqdm
 
     tqdm.write(text, file=sys.stderr if err else sys.stdout)

@@ -8,7 +8,7 @@ import click
 import numpy as np
 
 from . import cli
-from .common import detection_options, detector_options, device_option, emit_json, json_option
+from .common import detection_options, detector_options, device_option, emit_json, json_option, precision_option
 
 NO_DATASET = """no dataset given. fanzoo evaluate takes folders of images with iBUG .pts files beside them
 (NAME.jpg + NAME.pts, 68 points, 1-based pixel coordinates), searched recursively, e.g.
@@ -31,9 +31,11 @@ NO_DATASET = """no dataset given. fanzoo evaluate takes folders of images with i
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for ced.png and per_image.csv (default: ./evaluation/<model>).")
 @json_option("Write the summary as JSON to FILE, or - for stdout.")
+@precision_option
 def evaluate(datasets: tuple[Path, ...], model: str | None, backend: str | None, device: str, detector: str | None,
              boxes: str, flip: bool, artifacts: Path | None, out_dir: Path | None, json_out: str | None,
-             det_threshold: float | None, det_size: int | None, min_face: float | None, max_faces: int | None) -> None:
+             det_threshold: float | None, det_size: int | None, min_face: float | None, max_faces: int | None,
+             precision: str | None) -> None:
     """Evaluate on DATASETS: folders of images with iBUG .pts files beside them."""
     if not datasets:
         raise click.UsageError(NO_DATASET)
@@ -42,21 +44,23 @@ def evaluate(datasets: tuple[Path, ...], model: str | None, backend: str | None,
     from ..evaluation import evaluate as run
 
     dataset_pairs(datasets)  # a folder without annotated images is an error before any model loads
-    backend = backend or api.DEFAULT_BACKEND
     predictor = api.load_predictor(model or api.DEFAULT_MODEL, backend, device,
                                    (detector or api.DEFAULT_DETECTOR) if boxes == "detector" else None,
                                    flip=flip, artifacts=artifacts, announce=lambda m: click.echo(m, err=True),
-                                   detector_options=detector_options(det_threshold, det_size, min_face, max_faces))
+                                   detector_options=detector_options(det_threshold, det_size, min_face, max_faces),
+                                   precision=precision)
+    backend = backend or predictor.spec.default_backend
+    precision = precision or predictor.spec.default_precision
     summary, scores = run(predictor, datasets, boxes, progress=True, backend_name=backend)
     out_dir = out_dir or Path("evaluation") / summary.model
     write_csv(out_dir / "per_image.csv", scores)
     plot_ced(out_dir / "ced.png", {f"{summary.model} ({backend})": np.array([s.nme_eye for s in scores])})
     if json_out:
-        emit_json({**asdict(summary), "csv": str(out_dir / "per_image.csv"), "ced_plot": str(out_dir / "ced.png")},
-                  json_out)
+        emit_json({**asdict(summary), "precision": precision, "csv": str(out_dir / "per_image.csv"),
+                   "ced_plot": str(out_dir / "ced.png")}, json_out)
         if json_out == "-":
             return
-    click.echo(f"{summary.model} on {summary.images} faces ({backend}, boxes: {boxes}):")
+    click.echo(f"{summary.model} on {summary.images} faces ({backend}, {precision}, boxes: {boxes}):")
     click.echo(f"  NME (outer eye corners): mean {100 * summary.nme_eye_mean:.2f}%, "
                f"median {100 * summary.nme_eye_median:.2f}%")
     click.echo(f"  NME (box size):          mean {100 * summary.nme_box_mean:.2f}%")

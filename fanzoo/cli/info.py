@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from ..plugins import plugins
+from ..precision import backend_precisions
 from ..weights.store import local_weights
 from . import cli
 from .common import emit_json, json_option, table
@@ -19,13 +20,15 @@ def models(json_out: str | None) -> None:
         rows.append({"name": spec.name, "aliases": list(spec.aliases), "task": spec.task,
                      "params_m": round(spec.params / 1e6, 2), "gflops": round(spec.gflops, 2),
                      "weights": str(weights) if weights else None, "depth_model": spec.depth_model,
+                     "default_backend": spec.default_backend, "default_precision": spec.default_precision,
                      "description": spec.description})
     if json_out:
         emit_json(rows, json_out)
         return
     click.echo(table([[r["name"], ", ".join(r["aliases"]), f"{r['params_m']:.2f}", f"{r['gflops']:.1f}",
-                       "yes" if r["weights"] else "no", r["description"]] for r in rows],
-                     ["model", "aliases", "params (M)", "GFLOPs", "weights", "description"]))
+                       "yes" if r["weights"] else "no", f"{r['default_backend']} {r['default_precision']}",
+                       r["description"]] for r in rows],
+                     ["model", "aliases", "params (M)", "GFLOPs", "weights", "runs on", "description"]))
 
 
 @cli.command()
@@ -36,6 +39,7 @@ def backends(json_out: str | None) -> None:
     for backend in plugins().backends.values():
         devices = backend.devices()
         rows.append({"name": backend.name, "version": backend.version(), "format": backend.artifact_format,
+                     "precisions": list(backend_precisions(backend)),
                      "devices": {d.device: {"available": d.available, "reason": d.reason} for d in devices},
                      "description": backend.description})
     if json_out:
@@ -44,10 +48,10 @@ def backends(json_out: str | None) -> None:
     if not rows:
         click.echo("no backends installed: pip install fanzoo-onnxruntime (or fanzoo-nnabla)")
         return
-    click.echo(table([[r["name"], r["version"] or "not installed", r["format"],
+    click.echo(table([[r["name"], r["version"] or "not installed", r["format"], ", ".join(r["precisions"]),
                        ", ".join(f"{d}{'' if s['available'] else ' (unavailable)'}" for d, s in r["devices"].items()),
                        r["description"]] for r in rows],
-                     ["backend", "version", "format", "devices", "description"]))
+                     ["backend", "version", "format", "precisions", "devices", "description"]))
     for r in rows:
         for device, s in r["devices"].items():
             if not s["available"]:

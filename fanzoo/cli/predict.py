@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..errors import FanzooError, InputError
 from . import cli
-from .common import detection_options, detector_options, device_option, echo_line, json_option
+from .common import detection_options, detector_options, device_option, echo_line, json_option, precision_option
 from .results import ResultsJson, write_outputs
+from .video import given_video_options, predict_video_command, video_options
 
 NOT_SAVED_HINT = ("landmarks were not saved: add --json FILE (or - for stdout), --output IMAGE|DIR for annotated "
                   "images, or --pts DIR for iBUG .pts files")
@@ -56,15 +58,30 @@ def check_output(output: Path | None, single_file: bool) -> None:
 @click.option("--address", default=None, help="--engine ray: the cluster (auto: the one `ray start` made here).")
 @click.option("--results", "results_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="--engine ray: folder of Parquet shards; a rerun skips the images already there.")
+@precision_option
+@video_options
 def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, device: str, detector: str | None,
             boxes: tuple[str, ...], boxes_json: Path | None, flip: bool, json_out: str | None, output: Path | None,
             pts_dir: Path | None, artifacts: Path | None, recursive: bool, batch_size: int, threads: int | None,
             det_threshold: float | None, det_size: int | None, min_face: float | None, max_faces: int | None,
-            engine: str, address: str | None, results_dir: Path | None) -> None:
-    """Predict 68 landmarks for every face in INPUTS (images or folders)."""
+            engine: str, address: str | None, results_dir: Path | None, precision: str | None,
+            **video: Any) -> None:
+    """Predict 68 landmarks for every face in INPUTS (images or folders, or one video file or stream URL)."""
     from .. import api
     from ..batch import expand_paths
     from ..detection import load_boxes_json, parse_box
+    from ..video import is_video_source
+
+    detection = detector_options(det_threshold, det_size, min_face, max_faces)
+    if any(is_video_source(i) for i in inputs):
+        if boxes or boxes_json or pts_dir:
+            raise click.UsageError("--box, --boxes-json and --pts apply to images; videos are tracked from detections")
+        return predict_video_command(inputs, lambda: api.load_predictor(
+            model or api.DEFAULT_MODEL, backend, device, detector or api.DEFAULT_DETECTOR,
+            flip=flip, artifacts=artifacts, threads=threads, batch_size=batch_size, detector_options=detection,
+            announce=lambda msg: click.echo(msg, err=True), precision=precision), json_out, output, video)
+    if given_video_options(video):
+        raise click.UsageError(f"{', '.join(given_video_options(video))}: for videos only, and no input is a video")
 
     try:
         given = [parse_box(b) for b in boxes]
@@ -75,7 +92,6 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
     by_name = load_boxes_json(boxes_json) if boxes_json else None
     if given and detector:
         raise click.UsageError("--box replaces the detector; drop --detector")
-    detection = detector_options(det_threshold, det_size, min_face, max_faces)
     if (given or by_name is not None) and detection:
         raise click.UsageError("--box and --boxes-json replace the detector; drop the detection options")
     if engine == "ray":
@@ -99,12 +115,13 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
         raise click.UsageError("no input images" + ("" if recursive else " (add -r to search subfolders)"))
     check_output(output, len(paths) == 1 and not Path(inputs[0]).is_dir())
     predictor = api.load_predictor(
-        model or api.DEFAULT_MODEL, backend or api.DEFAULT_BACKEND, device,
+        model or api.DEFAULT_MODEL, backend, device,
         None if (given or by_name is not None) else (detector or api.DEFAULT_DETECTOR),
         flip=flip, artifacts=artifacts, threads=threads, batch_size=batch_size, detector_options=detection,
-        announce=lambda msg: click.echo(msg, err=True))
-    header = {"model": predictor.spec.name, "backend": backend or api.DEFAULT_BACKEND, "device": device,
-              "flip": flip, "dims": predictor.spec.landmarks_dims}
+        announce=lambda msg: click.echo(msg, err=True), precision=precision)
+    header = {"model": predictor.spec.name, "backend": backend or predictor.spec.default_backend, "device": device,
+              "precision": precision or predictor.spec.default_precision, "flip": flip,
+              "dims": predictor.spec.landmarks_dims}
     failed = total = 0
     with ResultsJson(json_out, header) as results:
         for result in predictor.predict_paths(paths, progress=True, boxes=boxes_for):

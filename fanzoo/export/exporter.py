@@ -181,16 +181,41 @@ def _preprocessing(spec: ModelSpec) -> dict | None:
     return asdict(spec.preprocessing)
 
 
+def up_to_date(spec: ModelSpec, fmt: str, folder: Path, weights: Path | None, random_seed: int | None, opset: int,
+               batch: int | None) -> Manifest | None:
+    """The manifest of ``folder`` if it already holds this export (same weights, opset and batch), else None."""
+    from ..weights.store import resolve_weights, sha256_file
+
+    try:
+        manifest = read_manifest(folder)
+        entry = manifest.entry(fmt)
+    except FanzooError:
+        return None
+    source = f"random:{random_seed}" if random_seed is not None else sha256_file(resolve_weights(spec, weights))
+    same = (manifest.weights_sha256 == source and entry.batch == ("dynamic" if batch is None else str(batch))
+            and (fmt != "onnx" or entry.opset == opset) and (folder / entry.file).is_file())
+    return manifest if same else None
+
+
 def export(model: str, fmt: str, out_dir: Path | str = "exported", weights: Path | None = None,
            depth_weights: Path | None = None, opset: int = DEFAULT_OPSET, batch: int | None = None,
-           random_seed: int | None = None) -> list[Manifest]:
-    """Export a model and, for a 3D model, the depth network it needs, each into ``out_dir/<name>``."""
+           random_seed: int | None = None, reuse: bool = False) -> list[Manifest]:
+    """Export a model and, for a 3D model, the depth network it needs, each into ``out_dir/<name>``.
+
+    ``reuse`` keeps an artifact already there from the same weights, opset and batch instead of exporting again.
+    """
     spec = get_model(model)
     out_dir = Path(out_dir)
     jobs = [(spec, weights, random_seed)]
     if spec.depth_model:
         jobs.append((get_model(spec.depth_model), depth_weights, None if random_seed is None else random_seed + 1))
-    return [export_model(s, fmt, out_dir / s.name, w, opset, batch, seed) for s, w, seed in jobs]
+    made = []
+    for s, w, seed in jobs:
+        existing = up_to_date(s, fmt, out_dir / s.name, w, seed, opset, batch) if reuse else None
+        if existing is not None:
+            log.info("%s: keeping the %s artifact in %s (same weights, opset and batch)", s.name, fmt, out_dir / s.name)
+        made.append(existing or export_model(s, fmt, out_dir / s.name, w, opset, batch, seed))
+    return made
 
 
 __all__ = ["export", "export_model", "reference_inputs", "FORMATS"]

@@ -15,7 +15,7 @@ SCHEMA_VERSION = 1
 
 @dataclass(frozen=True)
 class ArtifactEntry:
-    """One file of the folder: ``model.onnx`` or ``model.nnp``."""
+    """One file of the folder: ``model.onnx``, ``model.nnp``, or a quantized ``model.int8.onnx``."""
 
     format: str
     file: str
@@ -23,6 +23,11 @@ class ArtifactEntry:
     opset: int | None
     batch: str  # "dynamic" or a fixed number
     max_relative_error: float  # measured against the NNabla reference at export time
+    precision: str = "fp32"
+    # the tolerance this file declares against the reference tensors; None: the manifest's (fp32) tolerance
+    tolerance: float | None = None
+    # int8: how it was made (calibration set, nodes kept in fp32) and its measured error against fp32
+    quantization: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -41,13 +46,21 @@ class Manifest:
     depth_model: dict[str, str] | None = None  # {"name": ..., "path": relative folder} for 3D models
     schema_version: int = SCHEMA_VERSION
 
-    def entry(self, fmt: str) -> ArtifactEntry:
+    def entry(self, key: str) -> ArtifactEntry:
+        """The artifact under ``key``: a format (fp32), or ``format-precision`` (fanzoo.precision.artifact_key)."""
         try:
-            return self.artifacts[fmt]
+            return self.artifacts[key]
         except KeyError:
             have = ", ".join(self.artifacts) or "nothing"
-            raise ArtifactError(f"{self.model} has no {fmt} artifact (the folder holds {have}); "
-                                f"run `fanzoo export {self.model} --format {fmt}`") from None
+            fmt, _, precision = key.partition("-")
+            how = f"--format {fmt}" + (f" --precision {precision}" if precision else "")
+            raise ArtifactError(f"{self.model} has no {key} artifact (the folder holds {have}); "
+                                f"run `fanzoo export {self.model} {how}`") from None
+
+    def tolerance_of(self, key: str) -> float:
+        """The tolerance an artifact declares against the reference tensors."""
+        declared = self.entry(key).tolerance
+        return self.tolerance if declared is None else declared
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
