@@ -43,7 +43,10 @@ def import_weights(spec: ModelSpec, source: Path | str, target: Path | None = No
     from ..graph import check_params, expected_shapes  # builds the graph: needs nnabla
 
     expected = expected_shapes(spec)
-    params, fmt = read_any_weights(source, expected)
+    try:
+        params, fmt = read_any_weights(source, expected)
+    except WeightsError as exc:  # the readers check against shapes alone: say which model they belong to
+        raise WeightsError(f"{exc} (checked against {spec.name})") from None
     check_params(spec, params, expected, str(source))
     ordered = {name: params[name] for name in expected}
     target = target or cached_weights(spec)
