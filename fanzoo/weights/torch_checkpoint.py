@@ -83,7 +83,9 @@ def _read_entry(archive: zipfile.ZipFile, name: str, nbytes: int, path: Path,
 def _parse_zip(path: Path) -> tuple[_Parsed, zipfile.ZipFile, str]:
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except OSError as exc:
+        raise WeightsError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
         raise WeightsError(f"{path} is a damaged zip archive: {exc}") from None
     try:
         pkl = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
