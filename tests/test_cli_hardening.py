@@ -185,3 +185,16 @@ def test_cuda_reports_match_the_runtime() -> None:
     assert cuda["available"] == ("CUDAExecutionProvider" in onnxruntime.get_available_providers())
     if not cuda["available"]:
         assert "onnxruntime-gpu" in cuda["reason"]
+
+
+@pytest.mark.parametrize("command", ["evaluate", "train"])
+def test_long_commands_check_their_out_folder_first(a_file: Path, command: str, tmp_path: Path) -> None:
+    """evaluate and train write their folder after minutes or hours of work: an unwritable one is refused first."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(ASTRONAUT, data / "a.jpg")
+    from fanzoo.pts import format_pts
+    (data / "a.pts").write_text(format_pts([[200.0 + i % 10, 100.0 + i] for i in range(68)]))
+    args = [command, str(data)] if command == "evaluate" else [command, str(data), "--max-iterations", "1"]
+    result = run(*args, "--out", str(a_file / "out"))
+    assert_one_line(result, 2, "--out")
