@@ -53,7 +53,9 @@ def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weig
     """Export MODEL (and, for 3D, its depth network) to OUT/<model>/."""
     from ..export.exporter import export as do_export
     from ..precision import artifact_key
+    from .common import check_writable
 
+    check_writable(out_dir, "--out", folder=True)  # before the minutes an export takes
     batch_size = parse_batch(batch)
     if fmt == "triton":
         from ..export.triton import DEFAULT_MAX_BATCH, export_triton
