@@ -46,7 +46,7 @@ def test_weights_import_errors_are_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1 and result.output.startswith("error: ")
     assert len(result.output.strip().splitlines()) == 1
     result = run("weights", "import", "2dfan4", str(FIXTURES / "tiny_fan_zip.pth"))
-    assert result.exit_code == 1 and "does not fit 2dfan4" in result.output
+    assert result.exit_code == 1 and "does not fit" in result.output and "2dfan4" in result.output
     result = run("weights", "import", "nosuchmodel", str(bad))
     assert result.exit_code == 2 and "known models" in result.output  # a usage error
 

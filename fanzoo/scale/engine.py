@@ -51,22 +51,25 @@ def import_ray() -> Any:
 
 
 def _prepare(job: AlignJob, announce: Callable[[str], None]) -> tuple[AlignJob, int]:
-    """Check names and make the artifacts on the driver, once, before any worker starts; the job then
-    carries the weights' fingerprint that its results are labelled with."""
-    from ..api import load_detector
+    """Load the job's predictor once on the driver, as load_predictor does everywhere: every name, option and
+    precision is checked and the artifacts are made (exported once) before any worker starts. The job then
+    carries the resolved backend and precision, and the weights' fingerprint its results are labelled with."""
+    from ..api import load_predictor
     from ..artifacts import resolve_artifact
     from ..export.manifest import read_manifest
-    from ..plugins import get_model, plugins
+    from ..plugins import plugins
 
-    spec = get_model(job.model)
-    runtime = plugins().backend(job.backend)
-    if job.detects:  # an unknown name or option fails here, once, not in every task
-        load_detector(job.detector, job.backend, "cpu", 1, dict(job.detector_options))
-    artifact = resolve_artifact(spec, runtime.artifact_format, job.artifacts, announce=announce)
-    if spec.depth_model:
-        resolve_artifact(get_model(spec.depth_model), runtime.artifact_format, job.artifacts, announce=announce)
-    return replace(job, model=spec.name, weights_sha256=read_manifest(artifact.parent).weights_sha256), \
-        spec.landmarks_dims
+    # on the CPU: the driver's node need not have the GPUs the actors will use
+    predictor = load_predictor(job.model, job.backend, "cpu", job.detector if job.detects else None, flip=job.flip,
+                               artifacts=job.artifacts, threads=1, batch_size=job.batch_size,
+                               detector_options=dict(job.detector_options), announce=announce, precision=job.precision)
+    spec = predictor.spec
+    runtime = plugins().backend(job.backend or spec.default_backend)
+    precision = job.precision or spec.default_precision
+    artifact = resolve_artifact(spec, runtime.artifact_format, job.artifacts, auto_export=False, precision=precision)
+    job = replace(job, model=spec.name, backend=runtime.name, precision=precision,
+                  weights_sha256=read_manifest(artifact.parent).weights_sha256)
+    return job, spec.landmarks_dims
 
 
 def check_reachable(address: str, timeout: float = 10.0) -> None:
