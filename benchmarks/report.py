@@ -36,9 +36,18 @@ def machine_lines(machine: dict) -> list[str]:
     if threads:
         lines += ["", "Threads, pinned for this run:", ""] + [f"- {k}: {v}" for k, v in threads.items()]
     if machine.get("load_average_at_end"):
-        lines += ["", f"Load average (1, 5, 15 min) when the run ended: {machine['load_average_at_end']} on "
-                      f"{machine.get('cores', '?')} cores; other work shared the machine, which is why goals are "
-                      "measured side by side."]
+        start = machine.get("load_average_at_start")
+        lines += ["", f"Load average (1, 5, 15 min) {'at the start ' + str(start) + ', ' if start else ''}at the end "
+                      f"{machine['load_average_at_end']}, on {machine.get('cores', '?')} cores: other work shared the "
+                      "machine, which is why the goals are measured side by side."]
+    pinned, usable = machine.get("threads_per_runtime"), machine.get("usable_cores")
+    if pinned is None and str(threads.get("onnxruntime", "")).split(" ")[0].isdigit():
+        pinned = int(threads["onnxruntime"].split(" ")[0])
+    if pinned and usable and pinned < usable:
+        lines += ["", f"Every runtime ran on {pinned} thread(s) of {usable} cores (FANZOO_BENCH_THREADS): with more "
+                      "runnable threads than cores, a runtime's thread pool waits at every layer for a thread the "
+                      "system has paused (ONNX Runtime's FAN-4 took 4x longer on 2 threads than on 1 here), which "
+                      "measures the contention rather than the runtime."]
     return lines
 
 
@@ -89,7 +98,8 @@ def render(data: dict) -> str:
            "`pytest benchmarks/ --benchmark-json=benchmarks/results.json` (the default selection)")
     lines = ["# fanzoo benchmark results", "",
              f"Measured by {how} on {data.get('datetime', '?')[:19]} UTC, in {machine.get('duration_s', 0) / 60:.0f} "
-             "min, and rendered from the committed `benchmarks/results.json` by `python -m benchmarks.report`.", "",
+             "min" + (f" ({machine['cpu_s'] / 60:.0f} min of CPU time)" if machine.get("cpu_s") else "")
+             + ", and rendered from the committed `benchmarks/results.json` by `python -m benchmarks.report`.", "",
              *([f"Rows of later runs replace the first run's (runs at {', '.join(data['fanzoo_runs'])} UTC): "
                 "a fix to a peer was re-measured without re-running everything.", ""]
                if len(data.get("fanzoo_runs", [])) > 1 else []),
@@ -100,7 +110,8 @@ def render(data: dict) -> str:
               "There are no trained FAN-4 weights here: FAN-4's int8 cost is a landmark shift against fp32, not an NME.",
               ""]
     benchmarks = data["benchmarks"]
-    goals = goal_rows(benchmarks, None, machine.get("selection") == "full")
+    goals = goal_rows(benchmarks, machine.get("duration_s"), machine.get("selection") == "full", machine.get("cpu_s"),
+                      machine.get("load_average_at_end"))
     if goals:
         lines.extend(["## Goals", "", "| what | goal | measured | | command |", "|---|---|---|---|---|"])
         lines += [f"| {g['what']} | {g['goal']} | {g['measured']} | {g['met']} | `{g['command']}` |" for g in goals]

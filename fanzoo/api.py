@@ -59,7 +59,7 @@ def load_predictor(model: str = DEFAULT_MODEL, backend: str | None = None, devic
         used = precision
         if precision == "int8" and not part.int8:
             used = "fp32"
-            announce(f"{part.name} has no int8 version (its int8 error is past the tolerance); it runs in fp32")
+            announce(f"{part.name} has no int8 version (measured too far from fp32, see its registry entry); it runs in fp32")
         path = resolve_artifact(part, runtime.artifact_format, folder, announce=announce, precision=used)
         return runtime.load(path, device=device, threads=threads, **load_options(used))
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,10 +14,8 @@ from fanzoo.atomic import atomic_dir
 
 def dead_pid() -> int:
     """The id of a process that has exited (and been reaped)."""
-    ctx = multiprocessing.get_context("fork")
-    process = ctx.Process(target=os._exit, args=(0,))
-    process.start()
-    process.join()
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
     return process.pid
 
 
@@ -63,7 +63,7 @@ def _write(target: str, content: str, barrier, delay: float) -> None:
 
 
 def test_two_processes_renaming_into_the_same_new_folder(tmp_path: Path) -> None:
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("forkserver")  # no fork of a process that may run threads
     for round_, delays in enumerate([(1.0, 2.0), (2.0, 1.0), (0, 0), (0, 0), (0, 0)]):
         target = tmp_path / f"out{round_}" / "2dfan1"
         barrier = ctx.Barrier(2)

@@ -58,7 +58,7 @@ def source_params(spec: ModelSpec, weights: Path | None, random_seed: int | None
         params = synthetic_params(expected_shapes(spec), random_seed)
         return calibrate_batchnorm(spec, params, reference_inputs(spec)), f"random:{random_seed}"
     path = resolve_weights(spec, weights)
-    params, _ = read_any_weights(path, expected_shapes(spec))  # sizes checked before any data is read
+    params, _ = read_any_weights(path, expected_shapes(spec), spec.name)  # sizes checked before any data is read
     return params, sha256_file(path)
 
 

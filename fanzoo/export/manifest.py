@@ -158,7 +158,8 @@ def read_manifest(folder: Path | str) -> Manifest:
             raise ValueError("schema_version is missing or not an integer")
         _check_fields(data, Manifest, "")
         for fmt, entry in data["artifacts"].items():
-            if entry["format"] != fmt:
+            # keys are the format, or format-precision for another precision's file (fanzoo.precision.artifact_key)
+            if fmt != entry["format"] and not fmt.startswith(f"{entry['format']}-"):
                 raise ValueError(f"artifacts.{fmt} says its format is {entry['format']!r}")
             if not _SHA256.fullmatch(entry["sha256"]):
                 raise ValueError(f"artifacts.{fmt}.sha256 is not 64 lowercase hex digits")
@@ -166,8 +167,10 @@ def read_manifest(folder: Path | str) -> Manifest:
         return Manifest(**data)
     except ArtifactError:
         raise
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"cannot read {path}: {exc}") from None
+    except OSError as exc:  # its own message would name the path again
+        raise ArtifactError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ArtifactError(f"{path} is damaged: not UTF-8 text ({exc.reason}); export the model again") from None
     except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: JSON nested beyond the parser's depth
         reason = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0]
         raise ArtifactError(f"{path} is damaged: {reason}; export the model again") from None

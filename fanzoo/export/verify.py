@@ -3,12 +3,14 @@ in its manifest. A verified file is remembered by its state on disk, so the hash
 
 The record lives in ``$FANZOO_HOME/verified-artifacts.json``. Its key is the file's resolved path with its
 size, modification time, inode and inode change time: ``os.utime`` can restore a modification time, but
-any write to the file also moves its change time, which no user call can set back.
+any write to the file also moves its change time, which no user call can set back. It is written only
+when a check succeeds, so a failed run leaves the cache as it was.
 """
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path, PurePosixPath
 
 from ..atomic import atomic_write_text
@@ -62,10 +64,22 @@ def _read_record() -> dict[str, list[str]]:
             and all(isinstance(x, str) for x in v)}
 
 
-def _remember(key: str, state: str, sha256: str) -> None:
+# hashes computed in this process, written to the record only when an artifact check succeeds: a run that
+# fails leaves $FANZOO_HOME exactly as it was
+_pending: dict[str, list[str]] = {}
+_lock = threading.Lock()  # predictors may be loaded from several threads
+
+
+def _flush() -> None:
+    with _lock:
+        if not _pending:
+            return
+        fresh = dict(_pending)
+        _pending.clear()
     record = _read_record()
-    record.pop(key, None)
-    record[key] = [state, sha256]
+    for key, value in fresh.items():
+        record.pop(key, None)
+        record[key] = value
     while len(record) > MAX_RECORDS:
         record.pop(next(iter(record)))
     try:
@@ -79,12 +93,13 @@ def known_sha256(path: Path | str) -> str:
     path = Path(path)
     key = str(path.resolve())
     state = _state(path)
-    remembered = _read_record().get(key)
+    remembered = _pending.get(key) or _read_record().get(key)
     if remembered is not None and remembered[0] == state:
         return remembered[1]
     digest = sha256_file(path)
     if _state(path) == state:  # unchanged while it was hashed
-        _remember(key, state, digest)
+        with _lock:
+            _pending[key] = [state, digest]
     return digest
 
 
@@ -101,7 +116,10 @@ def verify_artifact(folder: Path | str, entry: ArtifactEntry) -> Path:
     except OSError as exc:
         raise ArtifactError(f"cannot read {path}: {exc.strerror or exc}") from None
     if actual != entry.sha256:
+        with _lock:
+            _pending.pop(str(path.resolve()), None)
         raise ArtifactError(f"{path} does not match the sha256 in {Path(folder) / MANIFEST} (damaged or replaced); "
                             f"delete {Path(folder)} and export it again (`fanzoo export`), or reinstall fanzoo "
                             "if it came with the package")
+    _flush()
     return path

@@ -27,7 +27,8 @@ def is_hdf5(path: Path) -> bool:
         return f.read(8) == HDF5_SIGNATURE
 
 
-def _check_dataset(path: Path, name: str, ds: Any, expected: Mapping[str, tuple[int, ...]] | None) -> int:
+def _check_dataset(path: Path, name: str, ds: Any, expected: Mapping[str, tuple[int, ...]] | None,
+                   model: str) -> int:
     """The dataset's size in bytes, after refusing anything a parameter cannot be."""
     if ds.shape is None:
         raise WeightsError(f"{path}: {name!r} is an empty (null) dataset, not a parameter")
@@ -39,9 +40,9 @@ def _check_dataset(path: Path, name: str, ds: Any, expected: Mapping[str, tuple[
     shape = tuple(int(n) for n in ds.shape)
     if expected is not None:
         if name not in expected:
-            raise WeightsError(f"{path} does not fit the model: unexpected parameter {name!r}")
+            raise WeightsError(f"{path} does not fit {model}: unexpected parameter {name!r}")
         if shape != tuple(expected[name]):
-            raise WeightsError(f"{path} does not fit the model: parameter {name!r} has shape {shape}, "
+            raise WeightsError(f"{path} does not fit {model}: parameter {name!r} has shape {shape}, "
                                f"expected {tuple(expected[name])}")
     nbytes = math.prod(shape) * ds.dtype.itemsize
     if ds.chunks is not None and math.prod(ds.chunks) * ds.dtype.itemsize > max(nbytes, MIN_CHUNK_BYTES):
@@ -59,7 +60,8 @@ def _index(path: Path, name: str, ds: Any, default: int) -> int:
     return int(value)
 
 
-def read_h5_params(path: Path | str, expected: Mapping[str, tuple[int, ...]] | None = None) -> dict[str, np.ndarray]:
+def read_h5_params(path: Path | str, expected: Mapping[str, tuple[int, ...]] | None = None,
+                   model: str = "the model") -> dict[str, np.ndarray]:
     """Every dataset in the file, by its full path, in the order NNabla saved them.
 
     With ``expected`` (name -> shape, the graph's), an unexpected name or shape is refused before reading,
@@ -87,7 +89,7 @@ def read_h5_params(path: Path | str, expected: Mapping[str, tuple[int, ...]] | N
                 raise WeightsError(f"{path} holds more than {MAX_DATASETS} datasets; that is no parameter file")
             total = 0
             for name in names:
-                total += _check_dataset(path, name, f[name], expected)
+                total += _check_dataset(path, name, f[name], expected, model)
                 if total > budget:
                     raise WeightsError(f"{path} declares more than {budget >> 20} MiB of parameters"
                                        + ("" if expected is None else ", more than the model holds"))

@@ -17,8 +17,8 @@ from .torch_checkpoint import load_torch_state_dict
 log = logging.getLogger(__name__)
 
 
-def read_any_weights(path: Path | str, expected: Mapping[str, tuple[int, ...]] | None = None
-                     ) -> tuple[dict[str, np.ndarray], str]:
+def read_any_weights(path: Path | str, expected: Mapping[str, tuple[int, ...]] | None = None,
+                     model: str = "the model") -> tuple[dict[str, np.ndarray], str]:
     """Parameters in NNabla names from either format, and the format's name.
 
     With ``expected`` (NNabla name -> shape, the graph's), every name and size in the file's header is
@@ -30,9 +30,9 @@ def read_any_weights(path: Path | str, expected: Mapping[str, tuple[int, ...]] |
     if path.stat().st_size == 0:
         raise WeightsError(f"{path} is empty")
     if is_hdf5(path):
-        return {k: np.asarray(v, dtype=np.float32) for k, v in read_h5_params(path, expected).items()}, "nnabla-h5"
+        return {k: np.asarray(v, dtype=np.float32) for k, v in read_h5_params(path, expected, model).items()}, "nnabla-h5"
     counts = torch_element_counts(expected) if expected is not None else None
-    return torch_to_nnabla(load_torch_state_dict(path, counts)), "torch"
+    return torch_to_nnabla(load_torch_state_dict(path, counts, model)), "torch"
 
 
 def import_weights(spec: ModelSpec, source: Path | str, target: Path | None = None) -> Path:
@@ -43,7 +43,7 @@ def import_weights(spec: ModelSpec, source: Path | str, target: Path | None = No
     from ..graph import check_params, expected_shapes  # builds the graph: needs nnabla
 
     expected = expected_shapes(spec)
-    params, fmt = read_any_weights(source, expected)
+    params, fmt = read_any_weights(source, expected, spec.name)
     check_params(spec, params, expected, str(source))
     ordered = {name: params[name] for name in expected}
     target = target or cached_weights(spec)

@@ -83,7 +83,9 @@ def _read_entry(archive: zipfile.ZipFile, name: str, nbytes: int, path: Path,
 def _parse_zip(path: Path) -> tuple[_Parsed, zipfile.ZipFile, str]:
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except OSError as exc:
+        raise WeightsError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
         raise WeightsError(f"{path} is a damaged zip archive: {exc}") from None
     try:
         pkl = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
@@ -182,8 +184,19 @@ def _into_array(storage: Storage, fill: Callable[[memoryview], None]) -> np.ndar
 
 
 def _load(path: Path | str, select: Callable[[_Parsed], tuple[Any, list, int]]) -> Any:
-    """Parse, let ``select(parsed) -> (result tree, [(where, tensor)], budget)`` choose, check, read, build."""
+    """Parse, let ``select(parsed) -> (result tree, [(where, tensor)], budget)`` choose, check, read, build.
+
+    Every error names the file once (the record checks deep inside the pickle do not know it)."""
     path = Path(path)
+    try:
+        return _load_checked(path, select)
+    except WeightsError as exc:
+        if str(path) in str(exc):
+            raise
+        raise WeightsError(f"{path}: {exc}") from None
+
+
+def _load_checked(path: Path, select: Callable[[_Parsed], tuple[Any, list, int]]) -> Any:
     _file_size(path)
     with open(path, "rb") as f:
         head = f.read(4)
@@ -234,7 +247,8 @@ def load_torch_checkpoint(path: Path | str) -> Any:
     return _load(path, everything)
 
 
-def load_torch_state_dict(path: Path | str, expected_numel: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+def load_torch_state_dict(path: Path | str, expected_numel: Mapping[str, int] | None = None,
+                          model: str = "the model") -> dict[str, np.ndarray]:
     """The state dict of a checkpoint (a bare one, or under "state_dict"; "module." prefixes dropped).
 
     With ``expected_numel`` (state-dict name -> element count, from the graph), a name it does not list or a
@@ -251,9 +265,9 @@ def load_torch_state_dict(path: Path | str, expected_numel: Mapping[str, int] | 
         if expected_numel is not None:
             for name, tensor in state.items():
                 if name not in expected_numel:
-                    raise WeightsError(f"{parsed.path} does not fit the model: unexpected parameter {name!r}")
+                    raise WeightsError(f"{parsed.path} does not fit {model}: unexpected parameter {name!r}")
                 if tensor.numel != expected_numel[name]:
-                    raise WeightsError(f"{parsed.path} does not fit the model: {name!r} has {tensor.numel} elements "
+                    raise WeightsError(f"{parsed.path} does not fit {model}: {name!r} has {tensor.numel} elements "
                                        f"(size {tensor.size}), the graph expects {expected_numel[name]}")
             budget = 8 * sum(expected_numel.values())  # float64 is the widest dtype a weight file uses
         return state, list(state.items()), budget
