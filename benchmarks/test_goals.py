@@ -95,8 +95,16 @@ def write_scene(folder: Path, faces: int) -> tuple[Path, Path]:
     return path, boxes_json
 
 
+def process_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a measured process: as an installed fanzoo runs, with Python's bytecode caches (pip
+    writes them at install; an environment that sets PYTHONDONTWRITEBYTECODE would compile every module at
+    every start, the baseline's and this tree's alike)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, **(extra or {})}
+
+
 def process(args: list[str], env: dict[str, str] | None = None) -> None:
-    out = subprocess.run([sys.executable, *CLI, *args], env={**os.environ, **(env or {})}, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, *CLI, *args], env=process_env(env), capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"fanzoo {' '.join(args[:3])} failed: {out.stderr[-500:]}")
 
@@ -122,7 +130,7 @@ def cli_contenders(model: str, args: list[str], precisions: tuple[str, ...], tmp
 
 
 def _baseline(command: list[str], env: dict[str, str], args: list[str]) -> None:
-    out = subprocess.run([*command, *args], env={**os.environ, **env}, capture_output=True, text=True)
+    out = subprocess.run([*command, *args], env=process_env(env), capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"baseline fanzoo failed: {out.stderr[-500:]}")
 

@@ -22,8 +22,9 @@ def configure_logging(verbose: int) -> None:
 
 # subcommand -> the module that defines it, imported only when that command runs (or for --help): `fanzoo
 # predict` need not import what training, export or evaluation need
-COMMAND_MODULES = {"models": "info", "backends": "info", "weights": "weights", "export": "export",
-                   "predict": "predict", "evaluate": "evaluate", "train": "train"}
+COMMAND_MODULES = {"models": "info", "backends": "info", "detectors": "info", "plugins": "info",
+                   "weights": "weights", "export": "export", "predict": "predict", "evaluate": "evaluate",
+                   "train": "train"}
 
 
 def debugging(ctx: click.Context | None = None) -> bool:
@@ -99,6 +100,3 @@ def main() -> None:
     plugins(warn=False).add_commands(cli)  # a plugin's failure is reported once the command line is parsed
     cli(prog_name="fanzoo")
 
-
-# the subcommands register themselves on the group; their heavy imports happen inside each command
-from . import evaluate, export, info, predict, train, weights  # noqa: E402, F401

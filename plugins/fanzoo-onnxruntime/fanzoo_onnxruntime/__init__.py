@@ -106,21 +106,25 @@ def _create_session(ort, path: Path, options, provider: str | tuple[str, dict]):
     if provider != PROVIDERS["cpu"] or not graph_cache.enabled():
         # the CPU is where the cache was measured; a GPU provider's optimized graph is not verified here
         return ort.InferenceSession(str(path), options, providers=[provider])
-    final = graph_cache.cached_graph(path, ort.__version__, provider)
-    if final.is_file():
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    final = graph_cache.entry(path, ort.__version__, provider)
+    graph = graph_cache.usable(final)
+    if graph is None and final.exists():
+        log.warning("ignoring the changed or incomplete cached graph %s; optimizing %s again", final, path.name)
+    if graph is not None:
+        cached = ort.SessionOptions()  # the same settings, without optimizing again
+        cached.intra_op_num_threads, cached.inter_op_num_threads = options.intra_op_num_threads, 1
+        cached.log_severity_level = options.log_severity_level
+        cached.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         try:
-            return ort.InferenceSession(str(final), options, providers=[provider])
-        except Exception as exc:  # a damaged cache file: say so, drop it, optimize the artifact again
+            return ort.InferenceSession(str(graph), cached, providers=[provider])
+        except Exception as exc:  # a damaged cache entry: say so, drop it, optimize the artifact again
             log.warning("ignoring unreadable cached graph %s (%s)", final, str(exc).splitlines()[0])
-            final.unlink(missing_ok=True)
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    tmp = graph_cache.temporary_target(final)
-    options.optimized_model_filepath = str(tmp)
+    tmp = graph_cache.temporary_folder(final)
+    graph_cache.session_options(options, tmp)
     try:
         session = ort.InferenceSession(str(path), options, providers=[provider])
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        graph_cache.discard(tmp)
         raise
     graph_cache.publish(tmp, final, path)
     return session

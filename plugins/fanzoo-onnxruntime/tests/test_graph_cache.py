@@ -36,7 +36,9 @@ def run(artifact: Path, cache: bool, monkeypatch: pytest.MonkeyPatch) -> np.ndar
 
 
 def cached_files(artifact: Path) -> list[Path]:
-    return sorted((artifact.parent / graph_cache.FOLDER).glob("*.onnx"))
+    """The cache entries (folders) of an artifact."""
+    folder = artifact.parent / graph_cache.FOLDER
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 
 def test_cached_graph_gives_the_same_outputs(artifact: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,9 +48,11 @@ def test_cached_graph_gives_the_same_outputs(artifact: Path, monkeypatch: pytest
     (saved,) = cached_files(artifact)
     second = run(artifact, True, monkeypatch)  # loads the saved graph
     assert cached_files(artifact) == [saved]
+    assert (saved / graph_cache.WEIGHTS).stat().st_size > 1_000_000  # the weights, in a file of their own
+    assert (saved / graph_cache.GRAPH).stat().st_size < 200_000
     np.testing.assert_array_equal(first, plain)
     np.testing.assert_array_equal(second, plain)
-    assert not list(saved.parent.glob("*.part")), "no temporary file is left behind"
+    assert not list(saved.parent.glob("*.part")), "no temporary folder is left behind"
 
 
 def test_a_changed_artifact_gets_a_new_graph(artifact: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,16 +68,24 @@ def test_a_changed_artifact_gets_a_new_graph(artifact: Path, monkeypatch: pytest
     assert after != before  # keyed by the new sha256; the stale graph is removed
 
 
-def test_a_damaged_cache_file_is_replaced(artifact: Path, monkeypatch: pytest.MonkeyPatch,
-                                          caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("damage", ["graph", "truncated weights", "stamp"])
+def test_a_damaged_cache_entry_is_replaced(artifact: Path, damage: str, monkeypatch: pytest.MonkeyPatch,
+                                           caplog: pytest.LogCaptureFixture) -> None:
     expected = run(artifact, True, monkeypatch)
     (saved,) = cached_files(artifact)
-    saved.write_bytes(b"\x00damaged" * 64)
+    if damage == "graph":
+        (saved / graph_cache.GRAPH).write_bytes(b"\x00damaged" * 64)
+    elif damage == "truncated weights":  # mapped into memory, a short file must never be loaded
+        with open(saved / graph_cache.WEIGHTS, "r+b") as f:
+            f.truncate(1000)
+    else:
+        (saved / graph_cache.STAMP).write_text("{not json")
     with caplog.at_level(logging.WARNING):
         again = run(artifact, True, monkeypatch)
-    assert "ignoring unreadable cached graph" in caplog.text
+    assert "ignoring the changed or incomplete cached graph" in caplog.text
     np.testing.assert_array_equal(again, expected)
-    assert saved.stat().st_size > 1000  # rewritten
+    (rebuilt,) = cached_files(artifact)
+    assert graph_cache.usable(rebuilt) is not None  # written again, whole
 
 
 def test_read_only_folder_caches_in_fanzoo_home(artifact: Path, monkeypatch: pytest.MonkeyPatch,
@@ -83,10 +95,10 @@ def test_read_only_folder_caches_in_fanzoo_home(artifact: Path, monkeypatch: pyt
     monkeypatch.setattr(graph_cache, "_writable", lambda folder: folder.parent != artifact.parent and writable(folder))
     run(artifact, True, monkeypatch)
     assert not cached_files(artifact)
-    assert list((isolated_home / "ort-cache").rglob("model.onnx.*.onnx"))
+    assert list((isolated_home / "ort-cache").rglob(graph_cache.GRAPH))
 
 
 def test_package_artifacts_are_cached_in_fanzoo_home(monkeypatch: pytest.MonkeyPatch, isolated_home: Path) -> None:
     run(BUNDLED / "model.onnx", True, monkeypatch)
     assert not (BUNDLED / graph_cache.FOLDER).exists()
-    assert list((isolated_home / "ort-cache").rglob("model.onnx.*.onnx"))
+    assert list((isolated_home / "ort-cache").rglob(graph_cache.GRAPH))
