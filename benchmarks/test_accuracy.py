@@ -23,6 +23,7 @@ def test_backend_agreement(benchmark, model: str, face_crops: np.ndarray) -> Non
     from fanzoo.decoding import decode_heatmaps
     from fanzoo.plugins import get_model
     from fanzoo.preprocessing import to_network_input
+    from fanzoo.weights.tags import lookup
 
     spec = get_model(model)
     size = spec.inputs[0].shape[-1]
@@ -43,7 +44,7 @@ def test_backend_agreement(benchmark, model: str, face_crops: np.ndarray) -> Non
         info[f"{runtime}_max_abs_diff"] = diff
         info[f"{runtime}_rel_diff"] = diff / float(np.abs(ref).max())
         info[f"{runtime}_landmark_shift_crop_px"] = float(moved)
-        assert info[f"{runtime}_rel_diff"] <= spec.tolerance
+        assert info[f"{runtime}_rel_diff"] <= lookup(model).weights.tolerance
     benchmark.group = "accuracy: backend agreement"
     benchmark.extra_info.update(info)
     benchmark.pedantic(lambda: None, rounds=1)  # the numbers are the result; the timing means nothing
@@ -67,12 +68,14 @@ def test_nme_on_300w_test(benchmark, model: str, data_dir: Path, smoke: bool, tm
     from fanzoo.evaluation import evaluate
     from fanzoo.plugins import get_model
     from fanzoo.predictor import Predictor
+    from fanzoo.weights.tags import lookup
 
     if not has_trained_weights(model):
         pytest.skip(f"no trained weights for {model} here (fanzoo weights fetch/import {model})")
     model_params(model)
     landmarks, depth = sessions(model, "onnxruntime")
-    predictor = Predictor(get_model(model), landmarks, depth, detector=DlibHogDetector())
+    predictor = Predictor(get_model(model), landmarks, depth, detector=DlibHogDetector(),
+                          subpixel=lookup(model).weights.subpixel)
     folder = evaluation_images(data_dir, smoke, tmp_path)
     benchmark.group = "accuracy: 300-W test (helen)"
     summary, scores = benchmark.pedantic(lambda: evaluate(predictor, [folder], backend_name="onnxruntime"), rounds=1)

@@ -22,8 +22,8 @@ FAN_STACKS = {"2dfan1": 1, "2dfan2": 2, "2dfan4": 4, "3dfan4": 4}
 
 def sessions(model: str, runtime: str):
     """(landmark session, depth session or None) for fanzoo runtimes."""
-    from fanzoo.graph import GraphSession
     from fanzoo.plugins import get_model, plugins
+    from fanzoo_nnabla.graph import GraphSession
 
     spec = get_model(model)
     names = [spec.name] + ([spec.depth_model] if spec.depth_model else [])
@@ -108,6 +108,7 @@ def test_end_to_end(benchmark, model: str, runtime: str, faces: int, torch_peers
     """Image in, landmarks out, with given boxes: crop, batch, network, decode and (3D) depth."""
     from fanzoo.plugins import get_model
     from fanzoo.predictor import Predictor
+    from fanzoo.weights.tags import lookup
 
     image, boxes = tiled(faces)
     benchmark.group = f"end-to-end {model} faces {faces}"
@@ -118,7 +119,7 @@ def test_end_to_end(benchmark, model: str, runtime: str, faces: int, torch_peers
                            warmup_rounds=0 if smoke else 1)
         return
     landmarks, depth = sessions(model, runtime)
-    predictor = Predictor(get_model(model), landmarks, depth, batch_size=8)
+    predictor = Predictor(get_model(model), landmarks, depth, batch_size=8, subpixel=lookup(model).weights.subpixel)
     result = benchmark.pedantic(lambda: predictor.predict(image, boxes), rounds=rounds(runtime, smoke),
                                 warmup_rounds=0 if smoke else 1)
     assert len(result) == faces

@@ -29,7 +29,9 @@ def main(exported: Path, model: str, images: Path, out: Path) -> int:
     if manifest.depth_model:
         depth_dir = (exported / model / manifest.depth_model["path"]).resolve()
         depth = backend.load(depth_dir / read_manifest(depth_dir).entry("onnx").file)
-    predictor = Predictor(get_model(model), landmarks, depth, detector=DlibHogDetector())
+    # the manifest is the artifact's contract: its crop and decoding rule go with its weights
+    predictor = Predictor(get_model(model), landmarks, depth, detector=DlibHogDetector(),
+                          preprocessing=manifest.crop(), subpixel=manifest.subpixel)
     results, failures = {}, 0
     for path in sorted(p for p in images.iterdir() if p.is_file()):
         try:

@@ -5,8 +5,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .artifacts import resolve_artifact
-from .plugins import get_model, plugins
+from .artifacts import prepare
+from .plugins import plugins
 from .predictor import Predictor
 
 log = logging.getLogger(__name__)
@@ -22,19 +22,16 @@ def load_predictor(model: str = DEFAULT_MODEL, backend: str = DEFAULT_BACKEND, d
                    announce=log.warning) -> Predictor:
     """Resolve every name, prepare the artifacts the backend needs, and return a Predictor.
 
-    ``detector=None`` means boxes will always be given to ``predict``.
+    ``model`` is an architecture (its default weights) or ``ARCH.TAG``. The predictor takes its crop and
+    decoding from the artifact's MANIFEST. ``detector=None`` means boxes will always be given to ``predict``.
     """
-    spec = get_model(model)
     runtime = plugins().backend(backend)
     folder = Path(artifacts) if artifacts is not None else None
-
-    def session(name: str):
-        path = resolve_artifact(get_model(name), runtime.artifact_format, folder, announce=announce)
-        return runtime.load(path, device=device, threads=threads)
-
-    landmark_session = session(spec.name)
-    depth_session = session(spec.depth_model) if spec.depth_model else None
+    landmarks, *depth = prepare(model, runtime.artifact_format, folder, announce=announce)
+    sessions = [runtime.load(a.path, device=device, threads=threads) for a in (landmarks, *depth)]
     face_detector = None
     if detector is not None:
         face_detector = plugins().detector(detector).factory(**(detector_options or {}))
-    return Predictor(spec, landmark_session, depth_session, face_detector, flip=flip, batch_size=batch_size)
+    contract = landmarks.manifest
+    return Predictor(landmarks.model.spec, sessions[0], sessions[1] if depth else None, face_detector, flip=flip,
+                     batch_size=batch_size, preprocessing=contract.crop(), subpixel=str(contract.subpixel))

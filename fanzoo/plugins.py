@@ -12,7 +12,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import UnknownBackendError
-from .registry import ModelRegistry, ModelSpec
+from .registry import ModelRegistry, ModelSpec, WeightTag
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,8 @@ class Plugins:
     def collect(cls, pm: pluggy.PluginManager) -> Plugins:
         self = cls(pm)
 
-        def add_model(spec: ModelSpec) -> None:
-            self.models.register(spec)
+        def add_model(item: ModelSpec | WeightTag) -> None:
+            self.models.register(item)
 
         def add_backend(backend: Any) -> None:
             if backend.name in self.backends:
@@ -69,6 +69,7 @@ class Plugins:
         pm.hook.register_models(register=add_model)
         pm.hook.register_backends(register=add_backend)
         pm.hook.register_detectors(register=add_detector)
+        self.models.check()
         return self
 
     def backend(self, name: str) -> Any:

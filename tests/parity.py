@@ -5,9 +5,10 @@ from functools import cache
 
 import numpy as np
 
-from fanzoo.graph import GraphSession, expected_shapes
+from fanzoo.graph import expected_shapes
 from fanzoo.plugins import get_model
 from fanzoo.weights.synthetic import synthetic_params
+from fanzoo_nnabla.graph import GraphSession
 
 from .conftest import FIXTURES
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,8 @@ from fanzoo.export.manifest import read_manifest
 from fanzoo.export.reference import read_test_data_set, relative_error
 from fanzoo.plugins import registry, use_plugins
 
-from .tiny import plugins_with, tiny_spec
+from .conftest import FIXTURES
+from .tiny import plugins_with, tiny_spec, tiny_tag
 
 pytest.importorskip("nnabla")
 ort = pytest.importorskip("onnxruntime")
@@ -28,7 +28,7 @@ def ort_run(path: Path, x: np.ndarray) -> np.ndarray:
 
 @pytest.fixture
 def tiny(tmp_path: Path):
-    with use_plugins(plugins_with(tiny_spec())) as p:
+    with use_plugins(plugins_with(tiny_spec(), tiny_tag())) as p:
         yield p.models.get("tinyfan")
 
 
@@ -39,9 +39,10 @@ def test_manifest_and_reference_tensors(tiny, tmp_path: Path) -> None:
     folder = tmp_path / "tinyfan"
     manifest = read_manifest(folder)
     raw = json.loads((folder / "MANIFEST.json").read_text())
-    for key in ("model", "inputs", "outputs", "dynamic_axes", "tolerance", "weights_sha256", "fanzoo_version",
-                "created", "artifacts"):
+    for key in ("model", "tag", "inputs", "outputs", "dynamic_axes", "tolerance", "weights_sha256", "fanzoo_version",
+                "created", "artifacts", "preprocessing", "decoding", "license", "made_by"):
         assert key in raw
+    assert manifest.tag == "seed-3" and manifest.decoding == {"subpixel": "quarter"} and manifest.made_by == "nnabla-export"
     entry = manifest.entry("onnx")
     assert entry.opset == 13 and entry.batch == "dynamic" and len(entry.sha256) == 64
     assert manifest.weights_sha256 == "random:3"
@@ -110,8 +111,8 @@ def test_failed_export_keeps_the_good_artifact(tiny, tmp_path: Path, monkeypatch
 
     exporter.export("tinyfan", "onnx", tmp_path, random_seed=3)
     before = (tmp_path / "tinyfan" / "model.onnx").read_bytes()
-    strict = replace(tiny, tolerance=1e-30)  # nothing can meet this: validation must fail
-    with use_plugins(plugins_with(strict)), pytest.raises(ExportError, match="tolerance"):
+    strict = tiny_tag(tolerance=1e-30)  # nothing can meet this: validation must fail
+    with use_plugins(plugins_with(tiny, strict)), pytest.raises(ExportError, match="tolerance"):
         exporter.export("tinyfan", "onnx", tmp_path, random_seed=5)
     assert (tmp_path / "tinyfan" / "model.onnx").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tinyfan"]  # no temporary folders left
@@ -120,8 +121,12 @@ def test_failed_export_keeps_the_good_artifact(tiny, tmp_path: Path, monkeypatch
 def test_no_weights_says_how_to_get_them(tmp_path: Path) -> None:
     from fanzoo.export.exporter import export
 
-    with pytest.raises(WeightsNotFoundError, match="fanzoo weights fetch 2dfan4"):
+    with pytest.raises(WeightsNotFoundError, match="fanzoo weights fetch 2dfan4.official"):
         export("2dfan4", "onnx", tmp_path)
+    # a 3D model names its missing depth network before any work
+    with pytest.raises(WeightsNotFoundError, match="resnetdepth.local"):
+        export("3dfan4", "onnx", tmp_path, weights=FIXTURES / "tiny_fan_zip.pth")
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.slow
@@ -130,7 +135,6 @@ def test_every_model_exports_to_nnp_and_onnx(model: str, tmp_path: Path) -> None
     from nnabla.utils.nnp_graph import NnpLoader
 
     from fanzoo.export.exporter import export
-    from fanzoo.graph import GraphSession, expected_shapes  # noqa: F401
 
     export(model, "nnp", tmp_path, random_seed=11)
     export(model, "onnx", tmp_path, random_seed=11)

@@ -149,16 +149,16 @@ def test_import_then_predict_exports_once_and_rebuilds_on_new_weights(tmp_path: 
                                                  reference_inputs(spec)))
     assert invoke("weights", "import", "2dfan1", str(weights)).exit_code == 0
     first = CliRunner().invoke(cli, ["predict", "-m", "2dfan1", "-b", "onnxruntime", str(ASTRONAUT)])
-    assert first.exit_code == 0 and "exporting 2dfan1 to onnx" in first.output
+    assert first.exit_code == 0 and "exporting 2dfan1.local to onnx" in first.output
     again = CliRunner().invoke(cli, ["predict", "-m", "2dfan1", "-b", "onnxruntime", str(ASTRONAUT)])
     assert again.exit_code == 0 and "exporting" not in again.output
     nnabla_run = CliRunner().invoke(cli, ["predict", "-m", "2dfan1", "-b", "nnabla", str(ASTRONAUT)])
-    assert nnabla_run.exit_code == 0 and "exporting 2dfan1 to nnp" in nnabla_run.output
+    assert nnabla_run.exit_code == 0 and "exporting 2dfan1.local to nnp" in nnabla_run.output
     write_h5_params(weights, calibrate_batchnorm(spec, synthetic_params(expected_shapes(spec), 2),
                                                  reference_inputs(spec)))
     assert invoke("weights", "import", "2dfan1", str(weights)).exit_code == 0
     rebuilt = CliRunner().invoke(cli, ["predict", "-m", "2dfan1", "-b", "onnxruntime", str(ASTRONAUT)])
-    assert rebuilt.exit_code == 0 and "exporting 2dfan1 to onnx" in rebuilt.output
+    assert rebuilt.exit_code == 0 and "exporting 2dfan1.local to onnx" in rebuilt.output
 
 
 def test_example_application(exported: Path, tmp_path: Path) -> None:

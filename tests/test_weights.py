@@ -17,7 +17,7 @@ from fanzoo.weights.names import nnabla_to_torch, torch_to_nnabla, unwrap_state_
 from fanzoo.weights.torch_checkpoint import load_torch_checkpoint
 
 from .conftest import FIXTURES
-from .tiny import plugins_with, tiny_spec
+from .tiny import plugins_with, tiny_spec, tiny_tag
 
 CHECKPOINTS = ["tiny_fan_zip.pth", "tiny_fan_legacy.pth.tar", "tiny_fan_wrapped_legacy.pth.tar"]
 
@@ -89,20 +89,21 @@ nnabla = pytest.importorskip("nnabla")
 
 @pytest.fixture
 def tiny_plugins():
-    with use_plugins(plugins_with(tiny_spec())) as p:
+    with use_plugins(plugins_with(tiny_spec(), tiny_tag())) as p:
         yield p
 
 
 @pytest.mark.parametrize("name", CHECKPOINTS)
 def test_imported_authors_checkpoint_reproduces_their_output(name: str, tiny_plugins, isolated_home) -> None:
-    from fanzoo.graph import GraphSession
     from fanzoo.weights.importer import import_weights
+    from fanzoo.weights.params import read_npz
+    from fanzoo_nnabla.graph import GraphSession
 
     spec = tiny_plugins.models.get("tinyfan")
     target = import_weights(spec, FIXTURES / name)
-    assert target.parent.parent == isolated_home
+    assert target.parent.parent == isolated_home and target.name == "tinyfan.local.npz"
     io = np.load(FIXTURES / "tiny_fan_io.npz")
-    out = GraphSession(spec, read_h5_params(target)).run({"x": io["x"]})["heatmaps"]
+    out = GraphSession(spec, read_npz(target)).run({"x": io["x"]})["heatmaps"]
     assert np.abs(out - io["y"]).max() / np.abs(io["y"]).max() <= 1e-5
 
 
@@ -110,8 +111,10 @@ def test_official_layout_loads_with_nnabla_own_loader(tiny_plugins, tmp_path: Pa
     import nnabla as nn
 
     from fanzoo.weights.importer import import_weights
+    from fanzoo.weights.params import read_npz
 
-    target = import_weights(tiny_plugins.models.get("tinyfan"), FIXTURES / CHECKPOINTS[0], tmp_path / "w.h5")
+    target = tmp_path / "w.h5"
+    write_h5_params(target, read_npz(import_weights(tiny_plugins.models.get("tinyfan"), FIXTURES / CHECKPOINTS[0])))
     nn.clear_parameters()
     nn.load_parameters(str(target))
     loaded = {k: v.d for k, v in nn.get_parameters(grad_only=False).items()}
@@ -128,19 +131,19 @@ def test_official_layout_loads_with_nnabla_own_loader(tiny_plugins, tmp_path: Pa
 ])
 def test_bad_parameters_name_the_offender_and_leave_cache(damage, message, tiny_plugins, tmp_path: Path) -> None:
     from fanzoo.weights.importer import import_weights
-    from fanzoo.weights.store import cached_weights
+    from fanzoo.weights.params import read_npz
 
     spec = tiny_plugins.models.get("tinyfan")
     good = import_weights(spec, FIXTURES / CHECKPOINTS[0])
     before = good.read_bytes()
-    params = read_h5_params(good)
+    params = read_npz(good)
     damage(params)
     bad = tmp_path / "bad.h5"
     write_h5_params(bad, params)
     with pytest.raises(WeightsError, match=message):
         import_weights(spec, bad)
-    assert cached_weights(spec).read_bytes() == before
-    assert [p.name for p in cached_weights(spec).parent.iterdir()] == [good.name]  # no temp files left
+    assert good.read_bytes() == before
+    assert sorted(p.name for p in good.parent.iterdir()) == ["tinyfan.local.json", good.name]  # no temp files
 
 
 # -- downloads over loopback HTTP ------------------------------------------------------------------------
@@ -176,55 +179,60 @@ def test_fetch_verifies_and_imports(server, isolated_home) -> None:
     digest = hashlib.sha256(payload).hexdigest()
     url = f"http://127.0.0.1:{server.server_port}/tiny_fan-{digest[:10]}.pth.tar"
     from fanzoo.registry import WeightsSource
-    spec = tiny_spec(weights=(WeightsSource(url, "torch", sha256_prefix=digest[:10]),))
-    with use_plugins(plugins_with(spec)):
-        target = fetch(spec, progress=False)
-    assert target.is_file() and read_h5_params(target)
+    from fanzoo.weights.params import read_npz
+    from fanzoo.weights.tags import lookup
+
+    with use_plugins(plugins_with(tiny_spec(), tiny_tag(WeightsSource(url, "torch", sha256_prefix=digest[:10])))):
+        done = fetch(lookup("tinyfan"), progress=False)
+    assert done.model.name == "tinyfan.official" and done.path.name == "tinyfan.official.npz" and read_npz(done.path)
 
 
 def test_fetch_rejects_wrong_hash_and_leaves_nothing(server, isolated_home) -> None:
     from fanzoo.registry import WeightsSource
     from fanzoo.weights.download import fetch
+    from fanzoo.weights.tags import lookup
 
     _Handler.payload, _Handler.lie_about_length = (FIXTURES / CHECKPOINTS[1]).read_bytes(), False
     url = f"http://127.0.0.1:{server.server_port}/tiny_fan-0123456789.pth.tar"
-    spec = tiny_spec(weights=(WeightsSource(url, "torch", sha256_prefix="0123456789"),))
-    with use_plugins(plugins_with(spec)), pytest.raises(ChecksumError):
-        fetch(spec, progress=False)
+    with use_plugins(plugins_with(tiny_spec(), tiny_tag(WeightsSource(url, "torch", sha256_prefix="0123456789")))), \
+            pytest.raises(ChecksumError):
+        fetch(lookup("tinyfan"), progress=False)
     assert not [p for p in isolated_home.rglob("*") if p.is_file()]
 
 
 def test_interrupted_download_leaves_no_partial_file(server, isolated_home) -> None:
     from fanzoo.registry import WeightsSource
     from fanzoo.weights.download import fetch
+    from fanzoo.weights.tags import lookup
 
     _Handler.payload, _Handler.lie_about_length = b"x" * 1000, True
     url = f"http://127.0.0.1:{server.server_port}/tiny_fan-0123456789.pth.tar"
-    spec = tiny_spec(weights=(WeightsSource(url, "torch", sha256_prefix="0123456789"),))
-    with use_plugins(plugins_with(spec)), pytest.raises(DownloadError):
-        fetch(spec, progress=False)
+    with use_plugins(plugins_with(tiny_spec(), tiny_tag(WeightsSource(url, "torch", sha256_prefix="0123456789")))), \
+            pytest.raises(DownloadError):
+        fetch(lookup("tinyfan"), progress=False)
     assert not [p for p in isolated_home.rglob("*") if p.is_file()]
 
 
 def test_offline_is_a_clear_error(isolated_home) -> None:
     from fanzoo.registry import WeightsSource
     from fanzoo.weights.download import fetch
+    from fanzoo.weights.tags import lookup
 
-    spec = tiny_spec(weights=(WeightsSource("http://127.0.0.1:9/tiny_fan-0123456789.pth.tar", "torch",
-                                            sha256_prefix="0123456789"),))
-    with pytest.raises(DownloadError, match="offline"):
-        fetch(spec, progress=False)
+    source = WeightsSource("http://127.0.0.1:9/tiny_fan-0123456789.pth.tar", "torch", sha256_prefix="0123456789")
+    with use_plugins(plugins_with(tiny_spec(), tiny_tag(source))), pytest.raises(DownloadError, match="offline"):
+        fetch(lookup("tinyfan"), progress=False)
 
 
 def test_unverifiable_source_needs_a_hash(server, isolated_home) -> None:
     from fanzoo.registry import WeightsSource
     from fanzoo.weights.download import fetch
+    from fanzoo.weights.tags import lookup
 
     _Handler.payload, _Handler.lie_about_length = (FIXTURES / CHECKPOINTS[1]).read_bytes(), False
     url = f"http://127.0.0.1:{server.server_port}/tiny.h5"
-    spec = tiny_spec(weights=(WeightsSource(url, "nnabla-h5"),))
-    with pytest.raises(ChecksumError, match="--sha256"):
-        fetch(spec, progress=False)
-    digest = hashlib.sha256(_Handler.payload).hexdigest()
-    with use_plugins(plugins_with(spec)):
-        assert fetch(spec, expected_sha256=digest, progress=False).is_file()
+    with use_plugins(plugins_with(tiny_spec(), tiny_tag(WeightsSource(url, "nnabla-h5")))):
+        with pytest.raises(ChecksumError, match="--sha256"):
+            fetch(lookup("tinyfan"), progress=False)
+        digest = hashlib.sha256(_Handler.payload).hexdigest()
+        # the file the user vouched for is the tag's file
+        assert fetch(lookup("tinyfan"), expected_sha256=digest, progress=False).model.name == "tinyfan.official"

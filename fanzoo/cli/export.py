@@ -38,7 +38,7 @@ def parse_batch(value: str) -> int | None:
 @click.option("--json", "as_json", is_flag=True, help="Print the manifests as JSON.")
 def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weights: Path | None, opset: int,
            batch: str, random_seed: int | None, as_json: bool) -> None:
-    """Export MODEL (and, for 3D, its depth network) to OUT/<model>/."""
+    """Export MODEL (ARCH or ARCH.TAG; for 3D, its depth network too) to OUT/<architecture>/."""
     from ..export.exporter import export as do_export
 
     batch_size = parse_batch(batch)
@@ -49,9 +49,11 @@ def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weig
     except ImportError as exc:
         raise FanzooError(f"export needs NNabla (Python 3.10): pip install 'fanzoo[nnabla]' ({exc})") from exc
     if as_json:
-        echo_json([m.__dict__ for m in manifests])
+        echo_json([m.to_dict() for m in manifests])
         return
     for m in manifests:
         entry = m.artifacts[fmt]
-        click.echo(f"{m.model}: {out_dir / m.model / entry.file} (opset {entry.opset or '-'}, batch {entry.batch}, "
-                   f"max relative error {entry.max_relative_error:.1e} <= {m.tolerance:.0e})")
+        error = "not measured: bound without NNabla" if entry.max_relative_error is None \
+            else f"max relative error {entry.max_relative_error:.1e} <= {m.tolerance:.0e}"
+        click.echo(f"{m.weights_name}: {out_dir / m.model / entry.file} (opset {entry.opset or '-'}, "
+                   f"batch {entry.batch}, {error})")

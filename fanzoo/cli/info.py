@@ -9,23 +9,41 @@ from . import cli
 from .common import echo_json, table
 
 
+def tag_row(tag) -> dict:
+    weights = local_weights(tag)
+    return {"name": tag.name, "tag": tag.tag, "default": tag.default, "license": tag.license,
+            "subpixel": tag.subpixel, "weights": str(weights) if weights else None,
+            "sources": [s.url for s in tag.sources], "metrics": dict(tag.metrics), "user": tag.user}
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def models(as_json: bool) -> None:
-    """List registered models with size, cost and whether weights are here."""
+    """List architectures with size, cost, and their weight tags (* the default) with licences."""
+    from ..weights.tags import all_tags
+
     rows = []
     for spec in plugins().models:
-        weights = local_weights(spec)
         rows.append({"name": spec.name, "aliases": list(spec.aliases), "task": spec.task,
                      "params_m": round(spec.params / 1e6, 2), "gflops": round(spec.gflops, 2),
-                     "weights": str(weights) if weights else None, "depth_model": spec.depth_model,
-                     "description": spec.description})
+                     "depth_model": spec.depth_model, "description": spec.description,
+                     "code_license": spec.license, "tags": [tag_row(t) for t in all_tags(spec)]})
     if as_json:
         echo_json(rows)
         return
-    click.echo(table([[r["name"], ", ".join(r["aliases"]), f"{r['params_m']:.2f}", f"{r['gflops']:.1f}",
-                       "yes" if r["weights"] else "no", r["description"]] for r in rows],
-                     ["model", "aliases", "params (M)", "GFLOPs", "weights", "description"]))
+    def tags(r: dict) -> str:
+        return ", ".join(("*" if t["default"] else "") + t["tag"] + ("" if t["weights"] else " (not here)")
+                         for t in r["tags"])
+
+    click.echo(table([[r["name"], ", ".join(r["aliases"]), f"{r['params_m']:.2f}", f"{r['gflops']:.1f}", tags(r),
+                       r["description"]] for r in rows],
+                     ["model", "aliases", "params (M)", "GFLOPs", "weight tags (* default)", "description"]))
+    click.echo("\nLicences: fanzoo's code is BSD-3-Clause; each set of weights has its own:")
+    for r in rows:
+        for t in r["tags"]:
+            if not t["user"]:
+                click.echo(f"  {t['name']}: {t['license']}")
+    click.echo("Use MODEL.TAG (e.g. 2dfan4.official) for a tag; a bare MODEL means its default (*).")
 
 
 @cli.command()

@@ -13,11 +13,12 @@ import numpy as np
 from .. import __version__
 from ..atomic import atomic_dir
 from ..errors import ExportError, FanzooError
-from ..plugins import get_model, plugins
+from ..plugins import plugins
 from ..registry import ModelSpec
 from .manifest import ArtifactEntry, Manifest, read_manifest
 from .onnx_convert import BATCH_DIM, DEFAULT_OPSET, check_float32, check_opset, nnp_to_onnx_model
 from .reference import relative_error, write_test_data_set
+from .sources import WeightsJob, plan
 
 log = logging.getLogger(__name__)
 
@@ -47,21 +48,6 @@ def reference_inputs(spec: ModelSpec) -> np.ndarray:
     return batch
 
 
-def source_params(spec: ModelSpec, weights: Path | None, random_seed: int | None) -> tuple[dict, str]:
-    """Parameters to export and a fingerprint of where they came from."""
-    from ..graph import calibrate_batchnorm, expected_shapes
-    from ..weights.importer import read_any_weights
-    from ..weights.store import resolve_weights, sha256_file
-    from ..weights.synthetic import synthetic_params
-
-    if random_seed is not None:
-        params = synthetic_params(expected_shapes(spec), random_seed)
-        return calibrate_batchnorm(spec, params, reference_inputs(spec)), f"random:{random_seed}"
-    path = resolve_weights(spec, weights)
-    params, _ = read_any_weights(path)
-    return params, sha256_file(path)
-
-
 def _validation_backend(fmt: str):
     backends = [b for b in plugins().backends.values() if b.artifact_format == fmt]
     if not backends:
@@ -71,7 +57,8 @@ def _validation_backend(fmt: str):
     return backends[0]
 
 
-def validate(spec: ModelSpec, fmt: str, artifact: Path, inputs: np.ndarray, reference: np.ndarray) -> float:
+def validate(spec: ModelSpec, fmt: str, artifact: Path, inputs: np.ndarray, reference: np.ndarray,
+             tolerance: float) -> float:
     """Run the artifact at the full reference batch and at batch 1; return the worst relative error."""
     session = _validation_backend(fmt).load(artifact, device="cpu")
     feed, fetch = spec.inputs[0].name, spec.outputs[0].name
@@ -79,9 +66,9 @@ def validate(spec: ModelSpec, fmt: str, artifact: Path, inputs: np.ndarray, refe
     errors += [relative_error(session.run({feed: inputs[i:i + 1]})[fetch], reference[i:i + 1])
                for i in range(len(inputs))]
     worst = max(errors)
-    if not worst <= spec.tolerance:
+    if not worst <= tolerance:
         raise ExportError(f"{spec.name} {fmt} artifact differs from the NNabla graph by {worst:.2e} (relative), "
-                          f"more than the declared tolerance {spec.tolerance:.0e}; it was not written")
+                          f"more than the declared tolerance {tolerance:.0e}; it was not written")
     return worst
 
 
@@ -90,9 +77,9 @@ def tensor_specs(specs: Sequence) -> list[dict]:
              "description": t.description} for t in specs]
 
 
-def export_model(spec: ModelSpec, fmt: str, folder: Path, weights: Path | None = None, opset: int = DEFAULT_OPSET,
-                 batch: int | None = None, random_seed: int | None = None) -> Manifest:
-    """Write (or rewrite) one format of one model into ``folder``, atomically; keeps the other format when
+def export_model(job: WeightsJob, fmt: str, folder: Path, opset: int = DEFAULT_OPSET,
+                 batch: int | None = None, depth_tag: str | None = None) -> Manifest:
+    """Write (or rewrite) one format of one network into ``folder``, atomically; keeps the other format when
     it was made from the same weights."""
     from ..graph import assign, build
     from ..weights.store import sha256_file
@@ -106,10 +93,10 @@ def export_model(spec: ModelSpec, fmt: str, folder: Path, weights: Path | None =
         raise ExportError("--batch must be a positive number or 'dynamic'")
     if batch is not None and fmt == "nnp":
         raise ExportError("NNP artifacts always have a variable batch size; --batch applies to ONNX only")
-    params, weights_sha = source_params(spec, weights, random_seed)
+    spec, tag = job.model.spec, job.model.weights
     inputs = reference_inputs(spec)
     net = build(spec, len(inputs))
-    assign(net, params, str(weights or "weights"))
+    assign(net, job.params(), str(job.path or job.model.name))
     reference = net.forward(inputs)
 
     previous = None
@@ -130,34 +117,48 @@ def export_model(spec: ModelSpec, fmt: str, folder: Path, weights: Path | None =
             (tmp / FORMATS["nnp"]).unlink()
         artifact = tmp / FORMATS[fmt]
         if batch is None:
-            error = validate(spec, fmt, artifact, inputs, reference)
+            error = validate(spec, fmt, artifact, inputs, reference, tag.tolerance)
         else:  # a fixed-batch artifact is checked at its own batch size
             reps = np.resize(inputs, (batch, *inputs.shape[1:]))
-            error = validate_fixed(spec, fmt, artifact, reps, net, batch)
+            error = validate_fixed(spec, fmt, artifact, reps, net, batch, tag.tolerance)
         write_test_data_set(tmp / "test_data_set_0", [(spec.inputs[0].name, inputs)],
                             [(spec.outputs[0].name, reference)])
         entries = {fmt: ArtifactEntry(fmt, FORMATS[fmt], sha256_file(artifact), opset if fmt == "onnx" else None,
                                       "dynamic" if batch is None else str(batch), error)}
-        if previous is not None and previous.weights_sha256 == weights_sha:
+        if previous is not None and previous.weights_sha256 == job.fingerprint and previous.tag == tag.tag:
             for other, entry in previous.artifacts.items():
                 if other != fmt and (folder / entry.file).is_file():
                     os.link(folder / entry.file, tmp / entry.file) if _same_fs(folder, tmp) \
                         else shutil.copy2(folder / entry.file, tmp / entry.file)
                     entries[other] = entry
-        manifest = Manifest(
-            model=spec.name, task=spec.task, inputs=tensor_specs(spec.inputs), outputs=tensor_specs(spec.outputs),
-            dynamic_axes={t.name: {"0": BATCH_DIM} for t in (*spec.inputs, *spec.outputs)} if batch is None else {},
-            tolerance=spec.tolerance, weights_sha256=weights_sha, fanzoo_version=__version__,
-            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), artifacts=entries,
-            preprocessing=_preprocessing(spec),
-            depth_model={"name": spec.depth_model, "path": f"../{spec.depth_model}"} if spec.depth_model else None,
-        )
+        manifest = make_manifest(job, entries, "nnabla-export", batch is None, depth_tag)
         manifest.write(tmp)
-    log.info("exported %s %s to %s (max relative error %.1e)", spec.name, fmt, folder, error)
+    log.info("exported %s %s to %s (max relative error %.1e)", job.model.name, fmt, folder, error)
     return manifest
 
 
-def validate_fixed(spec: ModelSpec, fmt: str, artifact: Path, inputs: np.ndarray, net, batch: int) -> float:
+def make_manifest(job: WeightsJob, entries: dict[str, ArtifactEntry], made_by: str, dynamic: bool = True,
+                  depth_tag: str | None = None) -> Manifest:
+    """The manifest of one network's artifact folder: its weights' tag and the contract that goes with them."""
+    from dataclasses import asdict
+
+    spec, tag = job.model.spec, job.model.weights
+    depth = None
+    if spec.depth_model:
+        depth = {"name": spec.depth_model, "tag": depth_tag or tag.depth, "path": f"../{spec.depth_model}"}
+    return Manifest(
+        model=spec.name, tag=tag.tag, task=spec.task, inputs=tensor_specs(spec.inputs),
+        outputs=tensor_specs(spec.outputs),
+        dynamic_axes={t.name: {"0": BATCH_DIM} for t in (*spec.inputs, *spec.outputs)} if dynamic else {},
+        tolerance=tag.tolerance, weights_sha256=job.fingerprint, license=tag.license, made_by=made_by,
+        fanzoo_version=__version__, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        artifacts=entries, preprocessing=asdict(spec.preprocessing) if spec.preprocessing else None,
+        decoding={"subpixel": tag.subpixel} if spec.task == "landmarks" else None, depth_model=depth,
+    )
+
+
+def validate_fixed(spec: ModelSpec, fmt: str, artifact: Path, inputs: np.ndarray, net, batch: int,
+                   tolerance: float) -> float:
     from ..graph import assign, build
 
     fixed = build(spec, batch)
@@ -165,7 +166,7 @@ def validate_fixed(spec: ModelSpec, fmt: str, artifact: Path, inputs: np.ndarray
     session = _validation_backend(fmt).load(artifact, device="cpu")
     out = session.run({spec.inputs[0].name: inputs})[spec.outputs[0].name]
     error = relative_error(out, fixed.forward(inputs))
-    if not error <= spec.tolerance:
+    if not error <= tolerance:
         raise ExportError(f"{spec.name} {fmt} artifact at batch {batch} differs by {error:.2e}; not written")
     return error
 
@@ -174,23 +175,15 @@ def _same_fs(a: Path, b: Path) -> bool:
     return os.stat(a).st_dev == os.stat(b).st_dev
 
 
-def _preprocessing(spec: ModelSpec) -> dict | None:
-    if spec.preprocessing is None:
-        return None
-    from dataclasses import asdict
-    return asdict(spec.preprocessing)
-
-
 def export(model: str, fmt: str, out_dir: Path | str = "exported", weights: Path | None = None,
            depth_weights: Path | None = None, opset: int = DEFAULT_OPSET, batch: int | None = None,
            random_seed: int | None = None) -> list[Manifest]:
-    """Export a model and, for a 3D model, the depth network it needs, each into ``out_dir/<name>``."""
-    spec = get_model(model)
+    """Export a model (``ARCH`` or ``ARCH.TAG``) and, for a 3D model, the depth network it needs, each into
+    ``out_dir/<architecture>``. Both networks' weights are found before either is exported."""
     out_dir = Path(out_dir)
-    jobs = [(spec, weights, random_seed)]
-    if spec.depth_model:
-        jobs.append((get_model(spec.depth_model), depth_weights, None if random_seed is None else random_seed + 1))
-    return [export_model(s, fmt, out_dir / s.name, w, opset, batch, seed) for s, w, seed in jobs]
+    jobs = plan(model, weights, depth_weights, random_seed)
+    depth_tag = jobs[1].model.weights.tag if len(jobs) > 1 else None
+    return [export_model(job, fmt, out_dir / job.model.spec.name, opset, batch, depth_tag) for job in jobs]
 
 
 __all__ = ["export", "export_model", "reference_inputs", "FORMATS"]

@@ -1,16 +1,18 @@
-"""MANIFEST.json: what an exported folder holds, how it was made, and the tolerance its backends must meet."""
+"""MANIFEST.json: what an artifact folder holds, which weights it carries, and its contract (crop, decoding,
+tolerance) that whatever runs it reads from here."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_text
 from ..errors import ArtifactError
+from ..registry import Preprocessing
 
 MANIFEST = "MANIFEST.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -22,24 +24,34 @@ class ArtifactEntry:
     sha256: str
     opset: int | None
     batch: str  # "dynamic" or a fixed number
-    max_relative_error: float  # measured against the NNabla reference at export time
+    # measured against the NNabla graph when NNabla exported it; None when the weights were bound into the
+    # shipped graph without NNabla (the binding itself is checked against NNabla's outputs in CI)
+    max_relative_error: float | None
 
 
 @dataclass(frozen=True)
 class Manifest:
-    model: str
+    model: str  # the architecture
+    tag: str  # its weights: model.tag, e.g. 2dfan4.official
     task: str
     inputs: list[dict[str, Any]]
     outputs: list[dict[str, Any]]
     dynamic_axes: dict[str, dict[str, str]]
     tolerance: float
     weights_sha256: str
+    license: str  # of the weights
+    made_by: str  # "nnabla-export" or "binding"
     fanzoo_version: str
     created: str
     artifacts: dict[str, ArtifactEntry] = field(default_factory=dict)
-    preprocessing: dict[str, Any] | None = None
-    depth_model: dict[str, str] | None = None  # {"name": ..., "path": relative folder} for 3D models
+    preprocessing: dict[str, Any] | None = None  # crop geometry (registry.Preprocessing)
+    decoding: dict[str, Any] | None = None  # {"subpixel": rule} for a landmark model
+    depth_model: dict[str, str] | None = None  # {"name", "tag", "path": relative folder} for 3D models
     schema_version: int = SCHEMA_VERSION
+
+    @property
+    def weights_name(self) -> str:
+        return f"{self.model}.{self.tag}"
 
     def entry(self, fmt: str) -> ArtifactEntry:
         try:
@@ -47,10 +59,30 @@ class Manifest:
         except KeyError:
             have = ", ".join(self.artifacts) or "nothing"
             raise ArtifactError(f"{self.model} has no {fmt} artifact (the folder holds {have}); "
-                                f"run `fanzoo export {self.model} --format {fmt}`") from None
+                                f"run `fanzoo export {self.weights_name} --format {fmt}`") from None
+
+    def crop(self) -> Preprocessing | None:
+        """The crop geometry this artifact was made for."""
+        if self.preprocessing is None:
+            return None
+        values = dict(self.preprocessing)
+        if "pixel_range" in values:
+            values["pixel_range"] = tuple(values["pixel_range"])
+        try:
+            return Preprocessing(**values)
+        except TypeError as exc:
+            raise ArtifactError(f"the manifest of {self.weights_name} has an unknown preprocessing field: {exc}") \
+                from None
+
+    @property
+    def subpixel(self) -> str | None:
+        return (self.decoding or {}).get("subpixel")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     def write(self, folder: Path) -> None:
         atomic_write_text(Path(folder) / MANIFEST, self.to_json())
@@ -63,10 +95,15 @@ def read_manifest(folder: Path | str) -> Manifest:
                             "(make one with `fanzoo export`)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
         if data.get("schema_version") != SCHEMA_VERSION:
             raise ArtifactError(f"{path} has schema version {data.get('schema_version')}, "
                                 f"this fanzoo reads {SCHEMA_VERSION}; export again")
+        known = {f.name for f in fields(Manifest)}
+        if set(data) - known:
+            raise ValueError(f"unknown fields {sorted(set(data) - known)}")
         data["artifacts"] = {k: ArtifactEntry(**v) for k, v in data.get("artifacts", {}).items()}
         return Manifest(**data)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, AttributeError) as exc:
         raise ArtifactError(f"{path} is damaged: {exc}") from exc

@@ -248,7 +248,8 @@ class Trainer:
                                    self.frames[region])
             self.val_x.d = x[None]
             self.val_y.forward(clear_buffer=True)
-            coords, _ = decode_heatmaps(np.array(self.val_y.d), self.pre.subpixel)
+            # the targets are gaussians (data.py), so the gaussian fit is their sub-pixel rule
+            coords, _ = decode_heatmaps(np.array(self.val_y.d), "gaussian")
             center, scale = box_to_center_scale(sample.box, self.pre)
             errors.append(nme(heatmap_to_image(coords[0], center, scale, self.pre.heatmap_size), sample.points))
         return float(np.mean(errors))

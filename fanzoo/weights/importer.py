@@ -1,45 +1,107 @@
-"""`fanzoo weights import`: an official-layout NNabla .h5 or an authors' PyTorch checkpoint -> the cache."""
+"""`fanzoo weights import`: an NNabla .h5, an authors' PyTorch checkpoint or a parameter .npz -> a tag in the cache."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..decoding import SUBPIXEL_RULES
 from ..errors import WeightsError
-from ..registry import ModelSpec
-from .h5params import is_hdf5, read_h5_params, write_h5_params
+from ..registry import ModelSpec, WeightTag, local_tag
 from .names import torch_to_nnabla, unwrap_state_dict
-from .store import cached_weights
+from .params import check_params, is_npz, read_npz, write_npz
+from .store import WeightsRecord, cached_weights, read_record, sha256_file, write_record
+from .tags import TaggedModel, lookup, tag_for_file, user_tag
 from .torch_checkpoint import load_torch_checkpoint
 
 log = logging.getLogger(__name__)
 
 
 def read_any_weights(path: Path | str) -> tuple[dict[str, np.ndarray], str]:
-    """Parameters in NNabla names from either format, and the format's name."""
+    """Parameters in NNabla names from any supported format, and the format's name."""
+    from .h5params import is_hdf5
+
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"no such file: {path}")
     if path.stat().st_size == 0:
         raise WeightsError(f"{path} is empty")
     if is_hdf5(path):
+        from .h5params import read_h5_params
+
         return {k: np.asarray(v, dtype=np.float32) for k, v in read_h5_params(path).items()}, "nnabla-h5"
+    if is_npz(path):
+        return read_npz(path), "npz"
     return torch_to_nnabla(unwrap_state_dict(load_torch_checkpoint(path))), "torch"
 
 
-def import_weights(spec: ModelSpec, source: Path | str, target: Path | None = None) -> Path:
+def expected_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
+    """Every parameter the architecture's graph has, in order, with its NNabla shape."""
+    from ..graph import expected_shapes as from_nnabla  # builds the graph: needs nnabla
+
+    return from_nnabla(spec)
+
+
+@dataclass(frozen=True)
+class Imported:
+    """Where a file went: its tag, the cache file, and whether it replaced earlier weights of that tag."""
+
+    model: TaggedModel
+    path: Path
+    record: WeightsRecord
+    replaced: WeightsRecord | None
+
+
+def tag_named(spec: ModelSpec, tag: str) -> WeightTag:
+    """The registered tag of that name, else a user's tag (new or already in the cache)."""
+    from ..plugins import registry
+
+    reg = registry()
+    found = reg.registered_tag(spec.name, tag) or user_tag(spec, tag, reg)
+    if found is None:
+        default = reg.default_tag(spec.name)
+        found = local_tag(spec, tag, subpixel=default.subpixel, tolerance=default.tolerance)
+    return found
+
+
+def import_file(spec: ModelSpec, source: Path | str, tag: str | None = None, subpixel: str | None = None,
+                license: str | None = None) -> Imported:
     """Convert, check every name and shape against the graph, then write atomically into the cache.
 
-    Nothing in the cache changes unless the whole file is valid.
+    The file goes to a registered tag only if it is that tag's published file (by hash); otherwise to
+    ``tag`` or ``local``. Nothing in the cache changes unless the whole file is valid.
     """
-    from ..graph import check_params, expected_shapes  # builds the graph: needs nnabla
-
+    source = Path(source)
     params, fmt = read_any_weights(source)
+    digest = sha256_file(source)
+    weights = tag_named(spec, tag_for_file(spec, digest, tag))
+    if not weights.user and (subpixel or license):
+        raise WeightsError(f"{weights.name} is a registered tag: its decoding and licence are the registry's")
+    return store_weights(spec, weights, params, source, fmt, digest, subpixel, license)
+
+
+def store_weights(spec: ModelSpec, weights: WeightTag, params: dict[str, np.ndarray], source: Path, fmt: str,
+                  digest: str, subpixel: str | None = None, license: str | None = None) -> Imported:
+    """Check ``params`` against the graph and write them as ``weights`` (the caller chose the tag)."""
     expected = expected_shapes(spec)
-    check_params(spec, params, expected, str(source))
-    ordered = {name: params[name] for name in expected}
-    target = target or cached_weights(spec)
-    write_h5_params(target, ordered)
-    log.info("imported %s weights for %s from %s into %s", fmt, spec.name, source, target)
-    return target
+    check_params(spec.name, params, expected, str(source))
+    subpixel = subpixel or weights.subpixel
+    if subpixel not in SUBPIXEL_RULES:
+        raise WeightsError(f"unknown sub-pixel rule {subpixel!r}; known: {', '.join(SUBPIXEL_RULES)}")
+    previous = read_record(spec.name, weights.tag)
+    target = cached_weights(weights)
+    write_npz(target, {name: params[name] for name in expected})
+    record = WeightsRecord.now(model=spec.name, tag=weights.tag, weights_sha256=sha256_file(target),
+                               source=source.name, source_sha256=digest, source_format=fmt, subpixel=subpixel,
+                               license=license or weights.license)
+    write_record(record)  # last: a record always describes a complete file
+    log.info("imported %s weights for %s from %s into %s", fmt, weights.name, source, target)
+    replaced = previous if previous is not None and previous.weights_sha256 != record.weights_sha256 else None
+    return Imported(lookup(weights.name), target, record, replaced)
+
+
+def import_weights(spec: ModelSpec, source: Path | str, tag: str | None = None) -> Path:
+    """:func:`import_file`, returning the cache file."""
+    return import_file(spec, source, tag).path

@@ -41,3 +41,11 @@ def synthetic_params(shapes: Mapping[str, tuple[int, ...]], seed: int) -> dict[s
     """Random weights for every parameter. BatchNorm statistics start at (0, 1): calibrate them on real
     inputs (one train-mode pass) before use, or outputs explode through the stacked blocks."""
     return {name: synthetic_param(seed, name, tuple(shape)) for name, shape in shapes.items()}
+
+
+def seeded_params(spec, seed: int) -> dict[str, np.ndarray]:  # spec: registry.ModelSpec
+    """What `--random-weights SEED` exports: synthetic weights with BatchNorm calibrated on real faces."""
+    from ..export.exporter import reference_inputs
+    from ..graph import calibrate_batchnorm, expected_shapes
+
+    return calibrate_batchnorm(spec, synthetic_params(expected_shapes(spec), seed), reference_inputs(spec))
