@@ -96,18 +96,26 @@ def find_artifact(model: TaggedModel, fmt: str, folder: Path | None = None) -> R
 
 
 def make_artifact(model: TaggedModel, fmt: str, announce: Callable[[str], None] = log.warning) -> ResolvedArtifact:
-    """Export the tag's weights into the cache (NNabla)."""
+    """Make the tag's artifact in the cache: ONNX by filling the shipped graph (seconds, no NNabla), NNP (or
+    an architecture without a shipped graph) by NNabla export."""
     from .export.sources import plan
+    from .graphs import CONTRACT_FILE, graph_folder
 
     job = plan(model.name)[0]
     folder = cache_folder(model.weights)
+    if fmt == "onnx" and (graph_folder(model.spec) / CONTRACT_FILE).is_file():
+        from .export.binding import bind_model
+
+        announce(f"binding {model.name} into its ONNX graph once, into {folder}")
+        manifest = bind_model(job, folder)
+        return ResolvedArtifact(model, folder / manifest.entry(fmt).file, manifest)
     try:
         import nnabla  # noqa: F401
 
         from .export.exporter import export_model
     except ImportError as exc:
-        raise ArtifactError(f"{model.name} has no {fmt} artifact and exporting one needs NNabla (Python 3.10); "
-                            f"export it on such a machine and pass --artifacts DIR ({exc})") from exc
+        raise ArtifactError(f"{model.name} has no {fmt} artifact and making one needs NNabla (Python 3.10): "
+                            f"pip install 'fanzoo[nnabla]' there, or pass --artifacts DIR ({exc})") from exc
     announce(f"exporting {model.name} to {fmt} once, into {folder} (this takes a while)")
     manifest = export_model(job, fmt, folder)
     return ResolvedArtifact(model, folder / manifest.entry(fmt).file, manifest)

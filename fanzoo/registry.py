@@ -90,6 +90,8 @@ class ModelSpec:
     gmacs: float = 0.0  # multiply-accumulates per face, in 1e9
     paper: str = ""
     license: str = CODE_LICENSE  # of the architecture's code; each weight tag has its own
+    # "package:folder" of its weight-free ONNX graph (tools/make_graphs.py); None: fanzoo.graphs:<name>
+    graph: str | None = None
 
     @property
     def gflops(self) -> float:

@@ -138,7 +138,7 @@ def test_shipped_onnx_is_an_export_of_the_bundled_weights(weights: Path) -> None
 
 def test_default_model_runs_without_an_export(weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An empty cache uses the shipped ONNX file; other weights a user imports are their own tag."""
-    from fanzoo.artifacts import bundled_artifacts, resolve_artifact
+    from fanzoo.artifacts import bundled_artifacts, cache_folder, resolve_artifact
     from fanzoo.errors import ArtifactError
     from fanzoo.weights.h5params import read_h5_params, write_h5_params
     from fanzoo.weights.importer import import_file
@@ -149,8 +149,13 @@ def test_default_model_runs_without_an_export(weights: Path, tmp_path: Path, mon
     write_h5_params(tmp_path / "other.h5", other)
     assert import_file(SPEC, tmp_path / "other.h5").model.name == "2dfan-lite.local"
     assert resolve_artifact(lookup("2dfan-lite"), "onnx", auto_export=False).path == bundled_artifacts(TAG) / "model.onnx"
-    with pytest.raises(ArtifactError, match="2dfan-lite.local has no onnx artifact"):
-        resolve_artifact(lookup("2dfan-lite.local"), "onnx", auto_export=False)
+    # the import bound the user's weights into their own artifact, with the architecture's decoding
+    mine = resolve_artifact(lookup("2dfan-lite.local"), "onnx", auto_export=False)
+    assert mine.path == cache_folder(lookup("2dfan-lite.local").weights) / "model.onnx"
+    assert mine.manifest.made_by == "binding" and mine.manifest.subpixel == "gaussian"
+    import_file(SPEC, tmp_path / "other.h5", tag="mine", bind_onnx=False)
+    with pytest.raises(ArtifactError, match="2dfan-lite.mine has no onnx artifact"):
+        resolve_artifact(lookup("2dfan-lite.mine"), "onnx", auto_export=False)
     # the bundled file itself, imported again, is the bundled tag's
     assert import_file(SPEC, weights).model.name == "2dfan-lite.300w"
 

@@ -16,6 +16,7 @@ def tiny_spec(**changes: object) -> ModelSpec:
         name="tinyfan", task="landmarks", builder="fanzoo.models.fan:fan", config=TINY_CONFIG,
         inputs=(crop_input(64),), outputs=(heatmaps_output(16),), preprocessing=Preprocessing(input_size=64),
         description="toy FAN for tests", params=1, gmacs=0.001, paper="test",
+        graph="tests:fixtures/graphs/tinyfan",  # made by tools/make_graphs.py --tests
     )
     return replace(spec, **changes)
 

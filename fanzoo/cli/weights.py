@@ -60,6 +60,14 @@ def fetch(model: str, fmt: str | None, expected: str | None, url: str | None) ->
                         *([(depth, {"fmt": fmt})] if depth is not None else [])]:
         done = do_fetch(job, **kwargs)
         click.echo(f"{done.model.name}: weights verified and saved to {done.path}")
+        report_binding(done)
+
+
+def report_binding(done) -> None:
+    if done.artifact is not None:
+        click.echo(f"  ONNX artifact: {done.artifact}")
+    elif done.unbound:
+        click.echo(f"  no ONNX artifact yet: {done.unbound}")
 
 
 @weights.command("import")
@@ -90,6 +98,7 @@ def import_(model: str, path: Path, tag: str | None, subpixel: str | None, licen
                f"{done.record.source_sha256[:12]}) -> {done.path}")
     if done.replaced is not None:
         click.echo(f"  replaces the weights imported from {done.replaced.source} on {done.replaced.imported}")
+    report_binding(done)
     default = lookup(spec.name)
     if done.model.weights.tag != default.weights.tag:
         click.echo(f"  use it with --model {done.model.name} (--model {spec.name} means {default.name})")

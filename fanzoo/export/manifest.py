@@ -3,16 +3,24 @@ tolerance) that whatever runs it reads from here."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_text
 from ..errors import ArtifactError
-from ..registry import Preprocessing
+from ..registry import Preprocessing, TensorSpec
 
 MANIFEST = "MANIFEST.json"
 SCHEMA_VERSION = 2
+BATCH_DIM = "N"  # the symbolic batch axis of dynamic-batch artifacts
+
+
+def tensor_specs(specs: Sequence[TensorSpec]) -> list[dict[str, Any]]:
+    """Tensors as manifests and graph contracts record them (the batch axis as "N")."""
+    return [{"name": t.name, "shape": [BATCH_DIM if d is None else d for d in t.shape], "dtype": t.dtype,
+             "description": t.description} for t in specs]
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,7 @@ class Manifest:
     preprocessing: dict[str, Any] | None = None  # crop geometry (registry.Preprocessing)
     decoding: dict[str, Any] | None = None  # {"subpixel": rule} for a landmark model
     depth_model: dict[str, str] | None = None  # {"name", "tag", "path": relative folder} for 3D models
+    graph_sha256: str | None = None  # of the shipped graph the weights were bound into (made_by "binding")
     schema_version: int = SCHEMA_VERSION
 
     @property

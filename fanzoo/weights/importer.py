@@ -38,20 +38,33 @@ def read_any_weights(path: Path | str) -> tuple[dict[str, np.ndarray], str]:
 
 
 def expected_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
-    """Every parameter the architecture's graph has, in order, with its NNabla shape."""
+    """Every parameter the architecture's graph has, in order, with its NNabla shape: from the shipped graph
+    (no NNabla needed), or by building the graph for an architecture that ships none."""
+    from ..graphs import CONTRACT_FILE, graph_folder, load_shipped
+    from ..graphs import expected_shapes as from_graph
+
+    if (graph_folder(spec) / CONTRACT_FILE).is_file():
+        return from_graph(load_shipped(spec).load_graph())
     from ..graph import expected_shapes as from_nnabla  # builds the graph: needs nnabla
 
-    return from_nnabla(spec)
+    try:
+        return from_nnabla(spec)
+    except ImportError as exc:
+        raise WeightsError(f"{spec.name} ships no weight-free graph, so checking weights against it needs "
+                           f"NNabla (Python 3.10) ({exc})") from exc
 
 
 @dataclass(frozen=True)
 class Imported:
-    """Where a file went: its tag, the cache file, and whether it replaced earlier weights of that tag."""
+    """Where a file went: its tag, the cache file, whether it replaced earlier weights of that tag, and the
+    ONNX artifact bound from it (None when it could not be made here, with the reason in ``unbound``)."""
 
     model: TaggedModel
     path: Path
     record: WeightsRecord
     replaced: WeightsRecord | None
+    artifact: Path | None = None
+    unbound: str = ""
 
 
 def tag_named(spec: ModelSpec, tag: str) -> WeightTag:
@@ -67,7 +80,7 @@ def tag_named(spec: ModelSpec, tag: str) -> WeightTag:
 
 
 def import_file(spec: ModelSpec, source: Path | str, tag: str | None = None, subpixel: str | None = None,
-                license: str | None = None) -> Imported:
+                license: str | None = None, bind_onnx: bool = True) -> Imported:
     """Convert, check every name and shape against the graph, then write atomically into the cache.
 
     The file goes to a registered tag only if it is that tag's published file (by hash); otherwise to
@@ -79,11 +92,12 @@ def import_file(spec: ModelSpec, source: Path | str, tag: str | None = None, sub
     weights = tag_named(spec, tag_for_file(spec, digest, tag))
     if not weights.user and (subpixel or license):
         raise WeightsError(f"{weights.name} is a registered tag: its decoding and licence are the registry's")
-    return store_weights(spec, weights, params, source, fmt, digest, subpixel, license)
+    return store_weights(spec, weights, params, source, fmt, digest, subpixel, license, bind_onnx)
 
 
 def store_weights(spec: ModelSpec, weights: WeightTag, params: dict[str, np.ndarray], source: Path, fmt: str,
-                  digest: str, subpixel: str | None = None, license: str | None = None) -> Imported:
+                  digest: str, subpixel: str | None = None, license: str | None = None,
+                  bind_onnx: bool = True) -> Imported:
     """Check ``params`` against the graph and write them as ``weights`` (the caller chose the tag)."""
     expected = expected_shapes(spec)
     check_params(spec.name, params, expected, str(source))
@@ -99,7 +113,29 @@ def store_weights(spec: ModelSpec, weights: WeightTag, params: dict[str, np.ndar
     write_record(record)  # last: a record always describes a complete file
     log.info("imported %s weights for %s from %s into %s", fmt, weights.name, source, target)
     replaced = previous if previous is not None and previous.weights_sha256 != record.weights_sha256 else None
-    return Imported(lookup(weights.name), target, record, replaced)
+    done = Imported(lookup(weights.name), target, record, replaced)
+    return bind(done) if bind_onnx else done
+
+
+def bind(done: Imported) -> Imported:
+    """Fill the shipped ONNX graph with the imported weights, into the cache (seconds; no NNabla)."""
+    from dataclasses import replace
+
+    from ..artifacts import find_artifact, make_artifact
+    from ..errors import FanzooError
+    from ..graphs import CONTRACT_FILE, graph_folder
+    from ..plugins import plugins
+
+    if not (graph_folder(done.model.spec) / CONTRACT_FILE).is_file():
+        return replace(done, unbound=f"{done.model.spec.name} ships no weight-free graph; the first predict exports it")
+    if not any(b.artifact_format == "onnx" for b in plugins().backends.values()):
+        return replace(done, unbound="no installed backend runs ONNX (pip install fanzoo-onnxruntime)")
+    try:
+        found = find_artifact(done.model, "onnx") or make_artifact(done.model, "onnx", announce=log.info)
+    except FanzooError as exc:
+        raise WeightsError(f"{done.model.name}: the weights were imported into {done.path}, but binding them "
+                           f"into the ONNX graph failed: {exc}") from exc
+    return replace(done, artifact=found.path)
 
 
 def import_weights(spec: ModelSpec, source: Path | str, tag: str | None = None) -> Path:
