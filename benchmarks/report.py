@@ -66,6 +66,13 @@ def render(data: dict) -> str:
                 label = faces if "pixels" not in info else f"{info['pixels'] / 1e6:.2f} MP"
                 lines.append(f"| {label} | {ms(r['stats']['median'])} | {ms(r['stats']['median'] / info['batch'])} |")
             lines.append("")
+    binding = [r for g, rs in groups.items() if g.startswith("binding:") for r in rs]
+    if binding:
+        lines.extend(["## Binding weights into the shipped weight-free graph (FAN-4, no NNabla)", "",
+                      "| step | median s | rounds |", "|---|---|---|"])
+        for r in binding:
+            lines.append(f"| {r['extra_info']['kind']} | {r['stats']['median']:.2f} | {r['stats']['rounds']} |")
+        lines.append("")
     agreement = [r["extra_info"] for r in groups.get("accuracy: backend agreement", [])]
     if agreement:
         lines.extend(["## Agreement between backends (same weights, 2 real face crops)", "",

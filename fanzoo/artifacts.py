@@ -98,10 +98,10 @@ def find_artifact(model: TaggedModel, fmt: str, folder: Path | None = None) -> R
 def make_artifact(model: TaggedModel, fmt: str, announce: Callable[[str], None] = log.warning) -> ResolvedArtifact:
     """Make the tag's artifact in the cache: ONNX by filling the shipped graph (seconds, no NNabla), NNP (or
     an architecture without a shipped graph) by NNabla export."""
-    from .export.sources import plan
+    from .export.sources import own_weights
     from .graphs import CONTRACT_FILE, graph_folder
 
-    job = plan(model.name)[0]
+    job = own_weights(model)
     folder = cache_folder(model.weights)
     if fmt == "onnx" and (graph_folder(model.spec) / CONTRACT_FILE).is_file():
         from .export.binding import bind_model

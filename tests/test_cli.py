@@ -31,7 +31,8 @@ def test_models_and_backends_json() -> None:
     assert backends["onnxruntime"]["devices"]["cpu"]["available"]
     assert not backends["onnxruntime"]["devices"]["cuda"]["available"]
     assert "onnxruntime-gpu" in backends["onnxruntime"]["devices"]["cuda"]["reason"]
-    assert "nnabla-ext-cuda" in backends["nnabla"]["devices"]["cuda"]["reason"]
+    if "nnabla" in backends:  # the plugin installs where NNabla does (Python 3.10)
+        assert "nnabla-ext-cuda" in backends["nnabla"]["devices"]["cuda"]["reason"]
 
 
 def test_weights_import_errors_are_one_line(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from fanzoo.weights.h5params import read_h5_params, write_h5_params
 from fanzoo.weights.names import nnabla_to_torch, torch_to_nnabla, unwrap_state_dict
 from fanzoo.weights.torch_checkpoint import load_torch_checkpoint
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, needs_nnabla
 from .tiny import plugins_with, tiny_spec, tiny_tag
 
 CHECKPOINTS = ["tiny_fan_zip.pth", "tiny_fan_legacy.pth.tar", "tiny_fan_wrapped_legacy.pth.tar"]
@@ -83,10 +83,7 @@ def test_foreign_files(tmp_path: Path) -> None:
             load_torch_checkpoint(path)
 
 
-# -- import into the cache (needs nnabla to check names against the graph) --------------------------------
-nnabla = pytest.importorskip("nnabla")
-
-
+# -- import into the cache (names and shapes from the shipped graph: no NNabla) ------------------------------
 @pytest.fixture
 def tiny_plugins():
     with use_plugins(plugins_with(tiny_spec(), tiny_tag())) as p:
@@ -95,18 +92,33 @@ def tiny_plugins():
 
 @pytest.mark.parametrize("name", CHECKPOINTS)
 def test_imported_authors_checkpoint_reproduces_their_output(name: str, tiny_plugins, isolated_home) -> None:
+    """The authors' FAN classes at toy width, saved by torch in three formats: imported and bound without
+    NNabla, ONNX Runtime reproduces what their PyTorch module computed."""
+    from fanzoo.plugins import plugins
+    from fanzoo.weights.importer import import_file
+
+    spec = tiny_plugins.models.get("tinyfan")
+    done = import_file(spec, FIXTURES / name)
+    assert done.path.parent.parent == isolated_home and done.path.name == "tinyfan.local.npz"
+    assert done.artifact is not None and done.artifact.parent.name == "tinyfan.local"
+    io = np.load(FIXTURES / "tiny_fan_io.npz")
+    out = plugins().backend("onnxruntime").load(done.artifact).run({"x": io["x"]})["heatmaps"]
+    assert np.abs(out - io["y"]).max() / np.abs(io["y"]).max() <= 1e-5
+
+
+@needs_nnabla
+def test_imported_weights_in_the_nnabla_graph(tiny_plugins) -> None:
     from fanzoo.weights.importer import import_weights
     from fanzoo.weights.params import read_npz
     from fanzoo_nnabla.graph import GraphSession
 
     spec = tiny_plugins.models.get("tinyfan")
-    target = import_weights(spec, FIXTURES / name)
-    assert target.parent.parent == isolated_home and target.name == "tinyfan.local.npz"
     io = np.load(FIXTURES / "tiny_fan_io.npz")
-    out = GraphSession(spec, read_npz(target)).run({"x": io["x"]})["heatmaps"]
-    assert np.abs(out - io["y"]).max() / np.abs(io["y"]).max() <= 1e-5
+    out = GraphSession(spec, read_npz(import_weights(spec, FIXTURES / CHECKPOINTS[0]))).run({"x": io["x"]})
+    assert np.abs(out["heatmaps"] - io["y"]).max() / np.abs(io["y"]).max() <= 1e-5
 
 
+@needs_nnabla
 def test_official_layout_loads_with_nnabla_own_loader(tiny_plugins, tmp_path: Path) -> None:
     import nnabla as nn
 
@@ -236,3 +248,49 @@ def test_unverifiable_source_needs_a_hash(server, isolated_home) -> None:
         digest = hashlib.sha256(_Handler.payload).hexdigest()
         # the file the user vouched for is the tag's file
         assert fetch(lookup("tinyfan"), expected_sha256=digest, progress=False).model.name == "tinyfan.official"
+
+
+def test_fetching_a_3d_model_fetches_its_depth_network_too(server, isolated_home) -> None:
+    """`fanzoo weights fetch` of a model that predicts z with a second network fetches both, and says so."""
+    from click.testing import CliRunner
+
+    from fanzoo.cli import (
+        cli,
+        weights,  # noqa: F401
+    )
+    from fanzoo.registry import WeightsSource
+
+    from .tiny import tiny_3d_spec
+
+    payload = (FIXTURES / CHECKPOINTS[1]).read_bytes()
+    _Handler.payload, _Handler.lie_about_length = payload, False
+    prefix = hashlib.sha256(payload).hexdigest()[:10]
+    base = f"http://127.0.0.1:{server.server_port}"
+    tags = (tiny_tag(WeightsSource(f"{base}/tiny_fan-{prefix}.pth.tar", "torch", sha256_prefix=prefix)),
+            tiny_tag(WeightsSource(f"{base}/tiny_3d-{prefix}.pth.tar", "torch", sha256_prefix=prefix), model="tiny3d"))
+    from fanzoo.plugins import Plugins, make_plugin_manager
+
+    from .tiny import TinyPlugin
+
+    with use_plugins(Plugins.collect(make_plugin_manager(extra=(TinyPlugin(tiny_spec(), tiny_3d_spec(), *tags),)))):
+        result = CliRunner().invoke(cli, ["weights", "fetch", "tiny3d"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "tiny3d.official predicts z with tinyfan.official: fetching both" in result.output
+    assert "tiny3d.official: weights verified" in result.output and "tinyfan.official: weights verified" in result.output
+    assert (isolated_home / "artifacts" / "tiny3d.official" / "model.onnx").is_file()
+    assert (isolated_home / "artifacts" / "tinyfan.official" / "model.onnx").is_file()
+
+
+def test_a_missing_depth_network_is_named_before_any_work(isolated_home) -> None:
+    from fanzoo.artifacts import prepare
+    from fanzoo.errors import WeightsNotFoundError
+    from fanzoo.plugins import Plugins, make_plugin_manager
+    from fanzoo.weights.importer import import_file
+
+    from .tiny import TinyPlugin, tiny_3d_spec
+
+    with use_plugins(Plugins.collect(make_plugin_manager(extra=(TinyPlugin(tiny_spec(), tiny_3d_spec()),)))) as p:
+        import_file(p.models.get("tiny3d"), FIXTURES / CHECKPOINTS[0], bind_onnx=False)
+        with pytest.raises(WeightsNotFoundError, match="no weights for tinyfan.local, the depth network tiny3d.local needs"):
+            prepare("tiny3d", "onnx")
+    assert not (isolated_home / "artifacts").exists()  # nothing was made

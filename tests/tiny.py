@@ -21,13 +21,18 @@ def tiny_spec(**changes: object) -> ModelSpec:
     return replace(spec, **changes)
 
 
-def tiny_tag(*sources: WeightsSource, **changes: object) -> WeightTag:
-    """``tinyfan.official``, the default, downloadable from ``sources``."""
+def tiny_3d_spec() -> ModelSpec:
+    """A toy "3D" model whose depth network is tinyfan: enough to test what needs two networks' weights."""
+    return tiny_spec(name="tiny3d", depth_model="tinyfan", graph="tests:fixtures/graphs/tiny3d")
+
+
+def tiny_tag(*sources: WeightsSource, model: str = "tinyfan", **changes: object) -> WeightTag:
+    """``<model>.official`` (tinyfan's by default), the default tag, downloadable from ``sources``."""
     values: dict = {"license": "test weights", "default": True,
                     "sources": sources or (WeightsSource("http://127.0.0.1:9/tiny_fan-0000000000.pth.tar", "torch",
                                                          sha256_prefix="0" * 10),)}
     values.update(changes)
-    return WeightTag("tinyfan", "official", **values)
+    return WeightTag(model, "official", **values)
 
 
 class TinyPlugin:

@@ -30,11 +30,12 @@ def main() -> None:
     logging.getLogger("nnabla").setLevel(logging.WARNING)
     if args.tests:
         from fanzoo.plugins import use_plugins
-        from tests.tiny import plugins_with, tiny_spec
+        from fanzoo.plugins import Plugins, make_plugin_manager
+        from tests.tiny import TinyPlugin, tiny_3d_spec, tiny_spec
 
         args.out = args.out or ROOT / "tests" / "fixtures" / "graphs"
-        with use_plugins(plugins_with(tiny_spec())):
-            made = generate_all(args.out, ["tinyfan"])
+        with use_plugins(Plugins.collect(make_plugin_manager(extra=(TinyPlugin(tiny_spec(), tiny_3d_spec()),)))):
+            made = generate_all(args.out, ["tinyfan", "tiny3d"])
     else:
         args.out = args.out or ROOT / "fanzoo" / "graphs"
         made = generate_all(args.out, args.models or None)

@@ -35,9 +35,12 @@ def parse_batch(value: str) -> int | None:
 @click.option("--batch", default="dynamic", show_default=True, help="ONNX batch size: a number or 'dynamic'.")
 @click.option("--random-weights", "random_seed", type=int, default=None,
               help="Export seeded random weights (BatchNorm calibrated on real faces). For tests only.")
+@click.option("--bind", is_flag=True,
+              help="ONNX: fill the shipped weight-free graph instead of converting with NNabla "
+                   "(what happens anyway where NNabla is not installed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifests as JSON.")
 def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weights: Path | None, opset: int,
-           batch: str, random_seed: int | None, as_json: bool) -> None:
+           batch: str, random_seed: int | None, bind: bool, as_json: bool) -> None:
     """Export MODEL (ARCH or ARCH.TAG; for 3D, its depth network too) to OUT/<architecture>/."""
     from ..export.exporter import export as do_export
 
@@ -45,9 +48,10 @@ def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weig
     if fmt == "nnp" and batch != "dynamic":
         raise click.BadParameter("NNP artifacts always have a variable batch size", param_hint="--batch")
     try:
-        manifests = do_export(model, fmt, out_dir, weights, depth_weights, opset, batch_size, random_seed)
+        manifests = do_export(model, fmt, out_dir, weights, depth_weights, opset, batch_size, random_seed,
+                              bind=True if bind else None)
     except ImportError as exc:
-        raise FanzooError(f"export needs NNabla (Python 3.10): pip install 'fanzoo[nnabla]' ({exc})") from exc
+        raise FanzooError(f"this export needs NNabla (Python 3.10): pip install 'fanzoo[nnabla]' ({exc})") from exc
     if as_json:
         echo_json([m.to_dict() for m in manifests])
         return

@@ -61,6 +61,11 @@ def _job(model: TaggedModel, given: Path | None, seed: int | None) -> WeightsJob
     return WeightsJob(model, path, None, record.weights_sha256 if record is not None else sha256_file(path))
 
 
+def own_weights(model: TaggedModel) -> WeightsJob:
+    """One network with its tag's weights (a 3D model's depth network is not part of it)."""
+    return _job(model, None, None)
+
+
 def plan(name: str, weights: Path | None = None, depth_weights: Path | None = None,
          random_seed: int | None = None) -> list[WeightsJob]:
     """The model and, for a 3D model, its depth network (seed + 1 for seeded weights); raises before any work
