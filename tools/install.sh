@@ -8,7 +8,7 @@ if [ ! -x .venv/bin/python ]; then
     "$PY310" -m venv .venv
 fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
-"${PIP[@]}" install -c constraints.txt -e '.[nnabla,test]' -e plugins/fanzoo-onnxruntime -e plugins/fanzoo-nnabla
+"${PIP[@]}" install -c constraints.txt -e '.[nnabla,test]' -e 'plugins/fanzoo-onnxruntime[cpu]' -e plugins/fanzoo-nnabla
 # nnabla-converter's declared requirements pull TensorFlow and downgrade onnx; its ONNX exporter needs
 # only onnx, so it goes in without them.
 "${PIP[@]}" install --no-deps nnabla-converter==1.39.0

@@ -41,10 +41,15 @@ def evaluate(datasets: tuple[Path, ...], model: str | None, backend: str | None,
         summary, scores = run(predictor, datasets, boxes, on_progress=lambda: bar.update(1), backend_name=backend)
     out_dir = out_dir or Path("evaluation") / summary.model
     write_csv(out_dir / "per_image.csv", scores)
-    plot_ced(out_dir / "ced.png", {f"{summary.model} ({backend})": np.array([s.nme_eye for s in scores])})
+    plot: Path | None = out_dir / "ced.png"
+    try:
+        plot_ced(plot, {f"{summary.model} ({backend})": np.array([s.nme_eye for s in scores])})
+    except ImportError:  # matplotlib is an extra: an inference install evaluates without the plot
+        click.echo("note: ced.png not written: the plot needs matplotlib (pip install 'fanzoo[plots]')", err=True)
+        plot = None
     if as_json:
         click.echo(json.dumps({**asdict(summary), "csv": str(out_dir / "per_image.csv"),
-                               "ced_plot": str(out_dir / "ced.png")}, indent=2))
+                               "ced_plot": str(plot) if plot else None}, indent=2))
         return
     click.echo(f"{summary.model} on {summary.images} faces ({backend}, boxes: {boxes}):")
     click.echo(f"  NME (outer eye corners): mean {100 * summary.nme_eye_mean:.2f}%, "
@@ -54,4 +59,4 @@ def evaluate(datasets: tuple[Path, ...], model: str | None, backend: str | None,
     click.echo(f"  ground-truth boxes used for {summary.gt_boxes_used} faces the detector missed or got wrong")
     if summary.failed_images:
         click.echo(f"  {summary.failed_images} images could not be read and were skipped", err=True)
-    click.echo(f"  per-image CSV: {out_dir / 'per_image.csv'}   CED plot: {out_dir / 'ced.png'}")
+    click.echo(f"  per-image CSV: {out_dir / 'per_image.csv'}   CED plot: {plot or 'not written'}")

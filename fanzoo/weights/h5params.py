@@ -17,9 +17,17 @@ def is_hdf5(path: Path) -> bool:
         return f.read(8) == HDF5_SIGNATURE
 
 
+def _h5py():
+    try:
+        import h5py
+    except ImportError as exc:
+        raise WeightsError(f"NNabla .h5 weight files need h5py: pip install 'fanzoo[h5]' ({exc})") from exc
+    return h5py
+
+
 def read_h5_params(path: Path | str) -> dict[str, np.ndarray]:
     """Every dataset in the file, by its full path, in the order NNabla saved them."""
-    import h5py
+    h5py = _h5py()
 
     path = Path(path)
     if not path.is_file():
@@ -42,7 +50,7 @@ def read_h5_params(path: Path | str) -> dict[str, np.ndarray]:
 
 def write_h5_params(path: Path | str, params: Mapping[str, np.ndarray], need_grad: bool = True) -> None:
     """Write atomically, float32, with the attributes NNabla's own loader expects."""
-    import h5py
+    h5py = _h5py()
 
     with atomic_path(path, suffix=".h5") as tmp:
         with h5py.File(tmp, "w") as f:
