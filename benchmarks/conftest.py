@@ -1,11 +1,13 @@
-"""Benchmark fixtures: exported artifacts (cached between runs), the weights behind them, real face crops.
+"""Benchmark fixtures: artifacts (cached between runs), the weights behind them, real face crops, pinned threads.
 
-`pytest benchmarks/` measures; `pytest benchmarks/ --benchmark-disable` (the test command) runs every
-benchmark once as a smoke test, on fewer images, so none of them can rot.
+    pytest benchmarks/                       the goal rows and a small matrix, side by side (minutes)
+    pytest benchmarks/ --full                every model, runtime, batch and precision (bash tools/benchmark.sh)
+    pytest benchmarks/ --benchmark-disable   the test suite's smoke run: every benchmark once, small cases
 """
 from __future__ import annotations
 
 import os
+import time
 from functools import cache
 from pathlib import Path
 
@@ -16,35 +18,82 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("FANZOO_BENCH_CACHE", ROOT / ".bench-artifacts"))
 DATA = Path(os.environ.get("FANZOO_DATA", ROOT.parent / "shared" / "data"))
 SEED = 11  # random weights for models without trained ones; the peers load the very same tensors
+SLOW_RUNTIMES = ("nnabla", "nnabla-graph")
+FAN_STACKS = {"2dfan1": 1, "2dfan2": 2, "2dfan4": 4, "3dfan4": 4}  # the networks face-alignment has
+_STARTED = time.time()
+
+
+def _threads() -> int:
+    from .machine import usable_cores
+
+    return int(os.environ.get("FANZOO_BENCH_THREADS") or usable_cores())
+
+
+# every runtime gets the same number of threads (the cores this process may use), stated in the results
+THREADS = _threads()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--full", action="store_true", default=False,
+                     help="fanzoo: run the whole benchmark matrix (every model, runtime, batch and precision; "
+                          "about an hour on 2 cores) instead of the goal rows and a small matrix")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("FANZOO_HOME", str(CACHE / "home"))
+    os.environ.setdefault("FANZOO_DATA", str(DATA))
+    config.addinivalue_line("markers", "full: part of the whole matrix only (`pytest benchmarks/ --full`)")
+    config.addinivalue_line("markers", "int8: needs the model's int8 artifact (the smoke run quantizes 2dfan-lite only)")
+    if not config.option.benchmark_columns or config.option.benchmark_columns == _DEFAULT_COLUMNS:
+        config.option.benchmark_columns = ["median", "iqr", "rounds"]  # the rest of the summary is fanzoo's
 
 
-SLOW_RUNTIMES = ("nnabla", "nnabla-graph")
+_DEFAULT_COLUMNS = ["min", "max", "mean", "stddev", "median", "iqr", "outliers", "ops", "rounds", "iterations"]
+
+
+def _is_smoke(config: pytest.Config) -> bool:
+    return bool(config.getoption("benchmark_disable", False))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
-    """The smoke run (--benchmark-disable) runs every benchmark function, runtime and model once, but the
-    single-threaded NNabla runtimes only at the smallest batch: their batch-8 cases take minutes each and
-    exercise no other code. The full run measures everything."""
-    if not config.getoption("benchmark_disable", False):
-        return
+    """Without --full, cases marked ``full`` are left out. The smoke run (--benchmark-disable) runs every benchmark
+    function once, at its cheapest: no NNabla above batch 1 (minutes a case, no other code) and int8 only for the
+    small model (quantizing a FAN-4 takes minutes)."""
+    full, smoke = config.getoption("full"), _is_smoke(config)
     kept, dropped = [], []
     for item in items:
         params = getattr(item, "callspec", None)
         p = params.params if params else {}
-        slow = p.get("runtime") in SLOW_RUNTIMES and (p.get("batch", 1) > 1 or p.get("faces", 1) > 1)
-        (dropped if slow else kept).append(item)
+        drop = False
+        if not full and not smoke and (item.get_closest_marker("full") or _full_only(item, p)):
+            drop = True
+        if smoke:
+            drop = (p.get("runtime") in SLOW_RUNTIMES and (p.get("batch", 1) > 1 or p.get("faces", 1) > 1)) or \
+                   ((p.get("precision") == "int8" or item.get_closest_marker("int8"))
+                    and p.get("model", "2dfan-lite") != "2dfan-lite")
+        (dropped if drop else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
 
 
+def _full_only(item: pytest.Item, params: dict) -> bool:
+    """Cases of other benchmark files kept for --full, so that the default selection stays within 15 minutes:
+    the detectors other than the default one (dlib CNN takes seconds a photo), and the larger photos."""
+    if item.path.name == "test_detectors.py":
+        return (params.get("name", "centerface") != "centerface" or params.get("long_side", 512) > 512
+                or not params.get("framed", True))
+    return False
+
+
 @pytest.fixture(scope="session")
 def smoke(request: pytest.FixtureRequest) -> bool:
-    return bool(request.config.getoption("benchmark_disable", False))
+    return _is_smoke(request.config)
+
+
+@pytest.fixture(scope="session")
+def full(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("full"))
 
 
 @pytest.fixture(scope="session")
@@ -79,23 +128,51 @@ def model_params(model: str) -> tuple[dict[str, np.ndarray], str]:
 
 
 @cache
-def artifact_dir(model: str, fmt: str) -> Path:
-    """CACHE/<model>/ holding model.<fmt>, exported once from weights_job(model)."""
+def artifact_dir(model: str, fmt: str, precision: str = "fp32") -> Path:
+    """CACHE/<model>/ holding model.<fmt> exported once from weights_job(model), and its int8 copy if asked."""
     from fanzoo.errors import FanzooError
     from fanzoo.export.exporter import export_model
     from fanzoo.export.manifest import read_manifest
     from fanzoo.plugins import get_model
+    from fanzoo.precision import artifact_key
 
+    spec = get_model(model)
     job = weights_job(model)
-    folder = CACHE / get_model(model).name
+    folder = CACHE / spec.name
+    key = artifact_key(fmt, precision)
     try:
         manifest = read_manifest(folder)
-        if manifest.weights_sha256 == job.fingerprint and (folder / manifest.entry(fmt).file).is_file():
+        if manifest.weights_sha256 == job.fingerprint and (folder / manifest.entry(key).file).is_file():
             return folder
     except FanzooError:
         pass
-    export_model(job, fmt, folder)
+    try:
+        fp32 = read_manifest(folder)
+        ready = fp32.weights_sha256 == job.fingerprint and (folder / fp32.entry(fmt).file).is_file()
+    except FanzooError:
+        ready = False
+    if not ready:
+        export_model(job, fmt, folder)
+    if key != fmt:
+        from fanzoo.export.calibration import default_calibration_dir
+        from fanzoo.export.quantize import quantize_folder
+
+        if default_calibration_dir() is None:
+            pytest.skip(f"int8 needs calibration faces: shared data not found at {DATA} (set FANZOO_DATA)")
+        quantize_folder(spec, folder)
     return folder
+
+
+def load_session(model: str, runtime: str, precision: str = "fp32"):
+    """A backend session on the benchmark's artifact, with the pinned thread count."""
+    from fanzoo.export.manifest import read_manifest
+    from fanzoo.plugins import plugins
+    from fanzoo.precision import artifact_key, load_options
+
+    backend = plugins().backend(runtime)
+    folder = artifact_dir(model, backend.artifact_format, precision)
+    entry = read_manifest(folder).entry(artifact_key(backend.artifact_format, precision))
+    return backend.load(folder / entry.file, threads=THREADS, **load_options(precision))
 
 
 @pytest.fixture(scope="session")
@@ -107,22 +184,55 @@ def face_crops() -> np.ndarray:
     return np.resize(crops, (16, *crops.shape[1:]))
 
 
+def network_inputs(model: str, batch: int) -> np.ndarray:
+    """What every runtime's network row feeds, fanzoo and peers alike: real face crops at the model's size, and
+    for the depth network the crops with landmark maps at the 300-W mean shape (the export's reference inputs)."""
+    from fanzoo.export.exporter import reference_inputs
+    from fanzoo.plugins import get_model
+
+    x = reference_inputs(get_model(model))
+    return np.ascontiguousarray(np.resize(x, (batch, *x.shape[1:])))
+
+
+@pytest.fixture(scope="session")
+def torch_peers(tmp_path_factory: pytest.TempPathFactory):
+    """The authors' pipeline for a model, in its own process, with this run's weights and crops (started once)."""
+    from .peers import TorchPeer, reference_python_problem
+
+    peers: dict[str, TorchPeer] = {}
+
+    def get(model: str) -> TorchPeer:
+        problem = reference_python_problem()
+        if problem:
+            pytest.skip(problem)
+        if model not in FAN_STACKS:
+            pytest.skip(f"face-alignment has no {model} network")
+        if model not in peers:
+            from fanzoo.plugins import get_model
+            spec = get_model(model)
+            depth = model_params(spec.depth_model)[0] if spec.depth_model else None
+            depth_inputs = network_inputs(spec.depth_model, 8) if spec.depth_model else None
+            peers[model] = TorchPeer(tmp_path_factory.mktemp(model), model_params(spec.name)[0], FAN_STACKS[model],
+                                     network_inputs(spec.name, 8), depth, depth_inputs, threads=THREADS)
+        return peers[model]
+
+    yield get
+    for peer in peers.values():
+        peer.close()
+
+
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output_json: dict) -> None:
+    import importlib.metadata
     import platform
     import subprocess
 
-    cpu = ""
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        cpu = platform.processor()
+    from .machine import facts, load_average
+
     versions = {}
-    for dist in ("fanzoo", "nnabla", "onnxruntime", "onnx", "numpy", "opencv-python-headless", "dlib-bin"):
+    for dist in ("fanzoo", "nnabla", "onnxruntime", "onnx", "numpy", "opencv-python-headless", "dlib-bin", "ray"):
         try:
-            import importlib.metadata
             versions[dist] = importlib.metadata.version(dist)
-        except Exception:
+        except importlib.metadata.PackageNotFoundError:
             continue
     from .peers import REFERENCE_PYTHON
     if REFERENCE_PYTHON.exists():
@@ -132,5 +242,34 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output
         if out.returncode == 0:
             torch_v, fa_v, py_v = out.stdout.split()
             versions.update({"torch (peer)": torch_v, "face-alignment (peer)": fa_v, "python (peer)": py_v})
-    output_json["fanzoo_machine"] = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-                                     "versions": versions}
+    machine = facts()
+    machine.update(python=platform.python_version(), versions=versions, load_average_at_end=load_average(),
+                   threads=thread_statement(), selection="full" if config.getoption("full") else "default",
+                   duration_s=round(time.time() - _STARTED, 1))
+    output_json["fanzoo_machine"] = machine
+
+
+def thread_statement() -> dict[str, str]:
+    """How many threads each runtime was given in this run."""
+    return {"onnxruntime": f"{THREADS} intra-op, 1 inter-op (SessionOptions)",
+            "pytorch": f"{THREADS} intra-op, 1 inter-op (torch.set_num_threads, set_num_interop_threads)",
+            "nnabla": "1: NNabla 1.39's CPU kernels are single-threaded (libnnabla links no OpenMP or BLAS)",
+            "fanzoo predict process": f"{THREADS} (--threads)"}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """The goal rows of the run, readable: what, goal, measured, met."""
+    session = getattr(config, "_benchmarksession", None)
+    if session is None or _is_smoke(config) or not session.benchmarks:
+        return
+    from .goals import goal_rows
+
+    rows = goal_rows([b.as_dict(include_data=False) for b in session.benchmarks], time.time() - _STARTED,
+                     bool(config.getoption("full")))
+    if not rows:
+        return
+    terminalreporter.section("fanzoo goals (side by side in this run)")
+    for r in rows:
+        terminalreporter.write_line(f"{r['met']:>7}  {r['what']}: {r['measured']}  [goal {r['goal']}]")
+    terminalreporter.write_line(f"threads: {THREADS} per runtime. The full matrix and benchmarks/RESULTS.md: "
+                                "bash tools/benchmark.sh")

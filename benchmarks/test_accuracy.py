@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from .conftest import ROOT, has_trained_weights, model_params
-from .test_latency import MODELS, sessions
+from .test_latency import MODELS, QUICK_MODELS, sessions
 
 SMOKE_IMAGES = 8
 CED_PLOT = ROOT / "benchmarks" / "ced.png"
 _CURVES: dict[str, np.ndarray] = {}
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", [m if m in QUICK_MODELS else pytest.param(m, marks=pytest.mark.full) for m in MODELS])
 def test_backend_agreement(benchmark, model: str, face_crops: np.ndarray) -> None:
     """Max heatmap difference and landmark deviation between ONNX Runtime, NNabla (NNP) and the graph."""
     import cv2
@@ -33,7 +33,7 @@ def test_backend_agreement(benchmark, model: str, face_crops: np.ndarray) -> Non
     x = to_network_input(list(crops))
     outputs = {}
     for runtime in ("nnabla-graph", "onnxruntime", "nnabla"):
-        landmarks, _ = sessions(model, runtime)
+        landmarks, _ = sessions(model, runtime, "fp32")
         outputs[runtime] = landmarks.run({landmarks.input_names[0]: x})[landmarks.output_names[0]]
     ref = outputs["nnabla-graph"]
     stride = spec.preprocessing.heatmap_stride
@@ -62,8 +62,10 @@ def evaluation_images(data_dir: Path, smoke: bool, tmp_path: Path) -> Path:
     return subset
 
 
-@pytest.mark.parametrize("model", ["2dfan-lite", "2dfan4", "3dfan4"])
-def test_nme_on_300w_test(benchmark, model: str, data_dir: Path, smoke: bool, tmp_path: Path) -> None:
+@pytest.mark.parametrize("model, precision", [("2dfan-lite", "fp32"), ("2dfan-lite", "int8"), ("2dfan4", "fp32"),
+                                              ("2dfan4", "int8"), ("3dfan4", "fp32")])
+def test_nme_on_300w_test(benchmark, model: str, precision: str, data_dir: Path, smoke: bool, tmp_path: Path) -> None:
+    """`fanzoo evaluate` on the HELEN test faces (dlib HOG boxes), at each precision: the cost of int8 in NME."""
     from fanzoo.detection.dlib_hog import DlibHogDetector
     from fanzoo.evaluation import evaluate
     from fanzoo.plugins import get_model
@@ -73,17 +75,53 @@ def test_nme_on_300w_test(benchmark, model: str, data_dir: Path, smoke: bool, tm
     if not has_trained_weights(model):
         pytest.skip(f"no trained weights for {model} here (fanzoo weights fetch/import {model})")
     model_params(model)
-    landmarks, depth = sessions(model, "onnxruntime")
+    landmarks, depth = sessions(model, "onnxruntime", precision)
     predictor = Predictor(get_model(model), landmarks, depth, detector=DlibHogDetector(),
                           subpixel=lookup(model).weights.subpixel)
     folder = evaluation_images(data_dir, smoke, tmp_path)
     benchmark.group = "accuracy: 300-W test (helen)"
     summary, scores = benchmark.pedantic(lambda: evaluate(predictor, [folder], backend_name="onnxruntime"), rounds=1)
-    benchmark.extra_info.update(kind="nme", model=model, runtime="onnxruntime", batch=1, images=summary.images,
-                                nme_eye=summary.nme_eye_mean, nme_box=summary.nme_box_mean, auc_008=summary.auc_008,
-                                failure_008=summary.failure_rate_008, gt_boxes=summary.gt_boxes_used)
-    _CURVES[model] = np.array([s.nme_eye for s in scores])
+    benchmark.extra_info.update(kind="nme", model=model, runtime="onnxruntime", precision=precision, batch=1,
+                                images=summary.images, nme_eye=summary.nme_eye_mean, nme_box=summary.nme_box_mean,
+                                auc_008=summary.auc_008, failure_008=summary.failure_rate_008,
+                                gt_boxes=summary.gt_boxes_used)
+    _CURVES[model if precision == "fp32" else f"{model} {precision}"] = np.array([s.nme_eye for s in scores])
     assert summary.images > 0 and np.isfinite(summary.nme_eye_mean)
+
+
+@pytest.mark.int8
+@pytest.mark.parametrize("model", ["2dfan-lite", "2dfan4"])
+def test_int8_landmark_shift(benchmark, model: str, data_dir: Path, smoke: bool) -> None:
+    """int8 against fp32 on real face crops (300-W training faces the calibration did not use): how far the
+    landmarks move, in heatmap pixels. Without trained weights (FAN-4 here) this is the seeded, BatchNorm-calibrated
+    network: it says how faithfully int8 computes that network, not what it costs a trained one in NME."""
+    from fanzoo.decoding import decode_heatmaps
+    from fanzoo.export.calibration import HELD_OUT_FACES, calibration_set
+    from fanzoo.plugins import get_model
+    from fanzoo.weights.tags import lookup
+
+    spec = get_model(model)
+    held = calibration_set(data_dir / "300w" / "trainset", spec.preprocessing, 3,
+                           held_out=8 if smoke else HELD_OUT_FACES).held_out
+    outputs = {}
+    for precision in ("fp32", "int8"):
+        session, _ = sessions(model, "onnxruntime", precision)
+        outputs[precision] = np.concatenate([session.run({session.input_names[0]: held[i:i + 8]})[session.output_names[0]]
+                                             for i in range(0, len(held), 8)])
+    subpixel = lookup(model).weights.subpixel
+    a, b = (decode_heatmaps(outputs[p], subpixel)[0] for p in ("fp32", "int8"))
+    moved = np.linalg.norm(a.astype(np.float64) - b, axis=-1)
+    benchmark.group = "accuracy: int8 against fp32"
+    benchmark.extra_info.update(kind="int8-shift", model=model, runtime="onnxruntime", precision="int8", batch=len(held),
+                                faces=len(held), trained=has_trained_weights(model),
+                                shift_mean_heatmap_px=float(moved.mean()), shift_max_heatmap_px=float(moved.max()),
+                                shift_p99_heatmap_px=float(np.percentile(moved, 99)),
+                                moved_over_1px=float((moved > 1.0).mean()),
+                                heatmap_size=spec.preprocessing.heatmap_size,
+                                rel_heatmap_error=float(np.abs(outputs["int8"] - outputs["fp32"]).max()
+                                                        / np.abs(outputs["fp32"]).max()))
+    benchmark.pedantic(lambda: None, rounds=1)  # the numbers are the result; the timing means nothing
+    assert np.isfinite(moved).all()
 
 
 def dlib_predictor_path() -> Path | None:
@@ -130,3 +168,47 @@ def test_dlib_baseline(benchmark, data_dir: Path, smoke: bool, tmp_path: Path) -
     if not smoke and len(_CURVES) > 0:
         from fanzoo.evaluation import plot_ced
         plot_ced(CED_PLOT, dict(_CURVES))
+
+
+def test_int8_keep_fp32_choice(benchmark, data_dir: Path, smoke: bool, tmp_path: Path) -> None:
+    """Which layers int8 should leave in fp32: 2dfan-lite quantized four ways, each scored on the HELEN test faces
+    (the same dlib HOG boxes for all), against fp32. The registry's int8_keep_fp32 follows from this table."""
+    from fanzoo.detection.dlib_hog import DlibHogDetector
+    from fanzoo.evaluation import choose_box
+    from fanzoo.export.manifest import read_manifest
+    from fanzoo.export.quantize import INT8_KEY, quantize_folder
+    from fanzoo.imageio import read_image
+    from fanzoo.metrics import nme
+    from fanzoo.plugins import get_model, plugins
+    from fanzoo.predictor import Predictor
+    from fanzoo.pts import annotated_images, read_pts
+
+    from .conftest import THREADS, artifact_dir
+
+    spec = get_model("2dfan-lite")
+    source = artifact_dir("2dfan-lite", "onnx")
+    detector = DlibHogDetector()
+    faces = []
+    for image_path, pts_path in annotated_images(evaluation_images(data_dir, smoke, tmp_path)):
+        rgb, gt = read_image(image_path), read_pts(pts_path)
+        faces.append((rgb, gt, choose_box(detector.detect(rgb), gt)[0]))
+    backend = plugins().backend("onnxruntime")
+
+    def score(path: Path) -> float:
+        predictor = Predictor(spec, backend.load(path, threads=THREADS))
+        return float(np.mean([nme(predictor.predict(rgb, [box])[0].landmarks, gt) for rgb, gt, box in faces]))
+
+    fp32 = score(source / read_manifest(source).entry("onnx").file)
+    rows = {}
+
+    def run() -> None:
+        for keep in ((), ("head",), ("stem",), ("stem", "head")):
+            dest = tmp_path / ("-".join(keep) or "none") / spec.name
+            manifest = quantize_folder(spec, source, dest, keep_fp32=keep)
+            rows["+".join(keep) or "nothing"] = 100 * (score(dest / manifest.entry(INT8_KEY).file) - fp32)
+    benchmark.pedantic(run, rounds=1)
+    benchmark.group = "accuracy: what int8 keeps in fp32"
+    benchmark.extra_info.update(kind="int8-keep", model=spec.name, runtime="onnxruntime", precision="int8",
+                                batch=1, faces=len(faces), nme_fp32=100 * fp32, nme_change_points=rows,
+                                registry=list(spec.int8_keep_fp32))
+    assert all(np.isfinite(v) for v in rows.values())

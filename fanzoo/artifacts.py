@@ -2,9 +2,8 @@
 own, or the cache (``$FANZOO_HOME/artifacts/<model>.<tag>/``), made there when missing.
 
 An artifact made from other weights than the tag's current ones is remade, never used silently; every
-network a model needs (a 3D model's depth network too) is checked before any work starts. The MANIFEST
-is the artifact's contract: its crop and decoding are what the predictor uses, and a mismatch with the
-architecture or the requested tag is refused.
+network a model needs (a 3D model's depth network too) is checked before any work starts. ONNX is made by
+filling the shipped weight-free graph (no NNabla), NNP by NNabla export, int8 by quantizing the fp32 file.
 """
 from __future__ import annotations
 
@@ -13,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .decoding import SUBPIXEL_RULES
+from .contract import check_contract, check_depth_pairing, depth_in_folder
 from .errors import ArtifactError, FanzooError, WeightsNotFoundError
 from .export.manifest import Manifest, read_manifest
+from .precision import FP32, artifact_key
 from .registry import WeightTag
 from .weights.store import bundled_weights, home, how_to_get, local_weights, sha256_file, weights_fingerprint
 from .weights.tags import TaggedModel, depth_of, lookup
@@ -25,11 +25,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ResolvedArtifact:
-    """An artifact file ready to load, with the manifest that describes it."""
+    """An artifact file ready to load, with the manifest that describes it and the precision it runs at."""
 
     model: TaggedModel
     path: Path
     manifest: Manifest
+    precision: str = FP32
 
 
 def artifacts_cache() -> Path:
@@ -46,10 +47,10 @@ def bundled_artifacts(tag: WeightTag) -> Path | None:
     return weights.with_suffix("") if weights is not None else None
 
 
-def _usable(folder: Path, fmt: str, tag: str | None, fingerprint: str | None) -> Manifest | None:
+def _usable(folder: Path, key: str, tag: str | None, fingerprint: str | None) -> Manifest | None:
     try:
         manifest = read_manifest(folder)
-        entry = manifest.entry(fmt)
+        entry = manifest.entry(key)
     except FanzooError:
         return None
     if not (folder / entry.file).is_file():
@@ -61,48 +62,63 @@ def _usable(folder: Path, fmt: str, tag: str | None, fingerprint: str | None) ->
     return manifest
 
 
-def _verified(folder: Path, manifest: Manifest, fmt: str, what: str) -> Path:
-    path = folder / manifest.entry(fmt).file
-    if sha256_file(path) != manifest.entry(fmt).sha256:  # damaged: say so, never load it
+def _verified(folder: Path, manifest: Manifest, key: str, what: str) -> Path:
+    path = folder / manifest.entry(key).file
+    if sha256_file(path) != manifest.entry(key).sha256:  # damaged: say so, never load it
         raise ArtifactError(f"{path} does not match the sha256 in its manifest; {what}")
     return path
 
 
-def find_artifact(model: TaggedModel, fmt: str, folder: Path | None = None) -> ResolvedArtifact | None:
+def find_artifact(model: TaggedModel, fmt: str, folder: Path | None = None,
+                  precision: str = FP32) -> ResolvedArtifact | None:
     """An artifact that exists already: in ``folder`` (any weights: the user chose it), the package's, or
     the cache's when made from the tag's current weights."""
     spec, tag = model.spec, model.weights
+    key = artifact_key(fmt, precision)
+    how = f"--format {fmt}" + (f" --precision {precision}" if key != fmt else "")
     if folder is not None:
         where = Path(folder) / spec.name
-        manifest = _usable(where, fmt, None, None)
+        manifest = _usable(where, key, None, None)
         if manifest is None:
-            raise ArtifactError(f"no {fmt} artifact of {spec.name} in {folder}; run "
-                                f"`fanzoo export {model.name} --format {fmt} --out {folder}`")
+            raise ArtifactError(f"no {key} artifact of {spec.name} in {folder}; run "
+                                f"`fanzoo export {model.name} {how} --out {folder}`")
         if model.explicit and manifest.tag != tag.tag:
             raise ArtifactError(f"{where} holds {manifest.weights_name}, not the requested {model.name}")
-        return ResolvedArtifact(model, _verified(where, manifest, fmt, "export it again"), manifest)
+        return ResolvedArtifact(model, _verified(where, manifest, key, "export it again"), manifest, precision)
     fingerprint = weights_fingerprint(tag)
     shipped = bundled_artifacts(tag)
     if shipped is not None and fingerprint is not None:
-        manifest = _usable(shipped, fmt, tag.tag, fingerprint)
+        manifest = _usable(shipped, key, tag.tag, fingerprint)
         if manifest is not None:
-            return ResolvedArtifact(model, _verified(shipped, manifest, fmt, "reinstall fanzoo"), manifest)
+            return ResolvedArtifact(model, _verified(shipped, manifest, key, "reinstall fanzoo"), manifest, precision)
     cached = cache_folder(tag)
     # without weights (removed since), an artifact made from them earlier is still a real, checked one
-    manifest = _usable(cached, fmt, tag.tag, fingerprint)
+    manifest = _usable(cached, key, tag.tag, fingerprint)
     if manifest is not None:
-        return ResolvedArtifact(model, _verified(cached, manifest, fmt, f"delete {cached} and run again"), manifest)
+        return ResolvedArtifact(model, _verified(cached, manifest, key, f"delete {cached} and run again"), manifest,
+                                precision)
     return None
 
 
-def make_artifact(model: TaggedModel, fmt: str, announce: Callable[[str], None] = log.warning) -> ResolvedArtifact:
+def make_artifact(model: TaggedModel, fmt: str, announce: Callable[[str], None] = log.warning,
+                  precision: str = FP32) -> ResolvedArtifact:
     """Make the tag's artifact in the cache: ONNX by filling the shipped graph (seconds, no NNabla), NNP (or
-    an architecture without a shipped graph) by NNabla export."""
+    an architecture without a shipped graph) by NNabla export, int8 by quantizing the fp32 ONNX file."""
     from .export.sources import own_weights
     from .graphs import CONTRACT_FILE, graph_folder
 
-    job = own_weights(model)
     folder = cache_folder(model.weights)
+    key = artifact_key(fmt, precision)
+    if key != fmt:
+        if fmt != "onnx":
+            raise ArtifactError(f"{precision} artifacts are ONNX files; this backend loads {fmt}")
+        from .export.quantize import quantize_folder
+
+        fp32 = find_artifact(model, fmt) or make_artifact(model, fmt, announce)
+        announce(f"quantizing {model.name} to {precision} once, into {folder} (calibration takes a minute or more)")
+        manifest = quantize_folder(model.spec, fp32.path.parent, folder)
+        return ResolvedArtifact(model, folder / manifest.entry(key).file, manifest, precision)
+    job = own_weights(model)
     if fmt == "onnx" and (graph_folder(model.spec) / CONTRACT_FILE).is_file():
         from .export.binding import bind_model
 
@@ -122,82 +138,50 @@ def make_artifact(model: TaggedModel, fmt: str, announce: Callable[[str], None] 
 
 
 def resolve_artifact(model: TaggedModel, fmt: str, folder: Path | None = None, auto_export: bool = True,
-                     announce: Callable[[str], None] = log.warning) -> ResolvedArtifact:
+                     announce: Callable[[str], None] = log.warning, precision: str = FP32) -> ResolvedArtifact:
     """The artifact of one network: found, or (without ``folder``) made into the cache."""
-    found = find_artifact(model, fmt, folder)
+    found = find_artifact(model, fmt, folder, precision)
     if found is not None:
         return found
     if not auto_export:
-        raise ArtifactError(f"{model.name} has no {fmt} artifact here; run `fanzoo export {model.name} --format {fmt}`")
-    return make_artifact(model, fmt, announce)
+        how = f"--format {fmt}" + (f" --precision {precision}" if artifact_key(fmt, precision) != fmt else "")
+        raise ArtifactError(f"{model.name} has no {artifact_key(fmt, precision)} artifact here; run "
+                            f"`fanzoo export {model.name} {how}`")
+    return make_artifact(model, fmt, announce, precision)
 
 
-def prepare(name: str, fmt: str, folder: Path | None = None,
-            announce: Callable[[str], None] = log.warning) -> list[ResolvedArtifact]:
+def prepare(name: str, fmt: str, folder: Path | None = None, announce: Callable[[str], None] = log.warning,
+            precision: str = FP32) -> list[ResolvedArtifact]:
     """The artifacts of a model and, for a 3D model, of its depth network, contracts checked.
 
     Every network is checked for an artifact or weights first, so a missing depth network is named
-    before anything is made.
+    before anything is made. A network without an int8 version runs in fp32 at ``precision="int8"``
+    (announced).
     """
     model = lookup(name)
     depth = depth_of(model)
     if folder is not None and depth is not None:
-        landmarks = find_artifact(model, fmt, folder)
+        landmarks = find_artifact(model, fmt, folder, precision)
         assert landmarks is not None
-        depth = _depth_in_folder(landmarks, depth)
+        depth = depth_in_folder(landmarks.manifest, depth)
     models = [model] + ([depth] if depth is not None else [])
+    precisions = []
+    for m in models:
+        used = precision
+        if precision == "int8" and not m.spec.int8:
+            used = FP32
+            announce(f"{m.spec.name} has no int8 version (its int8 error is past the tolerance); it runs in fp32")
+        precisions.append(used)
     if folder is None:
-        for needed in models:
-            if find_artifact(needed, fmt) is None and local_weights(needed.weights) is None:
+        for needed, used in zip(models, precisions):
+            if find_artifact(needed, fmt, None, used) is None and local_weights(needed.weights) is None:
                 role = "" if needed is model else f", the depth network {model.name} needs,"
                 raise WeightsNotFoundError(f"no weights for {needed.name}{role} in {home() / 'weights'}; get them "
                                            f"with {how_to_get(needed.weights)}")
-    resolved = [resolve_artifact(m, fmt, folder, announce=announce) for m in models]
+    resolved = [resolve_artifact(m, fmt, folder, announce=announce, precision=used)
+                for m, used in zip(models, precisions)]
     for r in resolved:
-        check_contract(r)
+        check_contract(r.model, r.manifest, r.path.parent)
     if len(resolved) == 2:
-        wanted = (resolved[0].manifest.depth_model or {}).get("tag")
-        if wanted is not None and wanted != resolved[1].manifest.tag:
-            raise ArtifactError(f"{resolved[0].model.name} was made with depth weights {wanted!r}, but the depth "
-                                f"artifact holds {resolved[1].manifest.weights_name}; export both again")
+        check_depth_pairing(resolved[0].model, resolved[0].manifest, resolved[1].manifest)
     return resolved
-
-
-def _depth_in_folder(landmarks: ResolvedArtifact, depth: TaggedModel) -> TaggedModel:
-    """In a user's folder the landmark manifest says which depth tag belongs to it."""
-    recorded = (landmarks.manifest.depth_model or {}).get("tag")
-    if recorded is None or recorded == depth.weights.tag:
-        return depth
-    return TaggedModel(depth.spec, lookup_or_local(depth, recorded), explicit=True)
-
-
-def lookup_or_local(depth: TaggedModel, tag: str) -> WeightTag:
-    from .registry import local_tag
-
-    try:
-        return lookup(f"{depth.spec.name}.{tag}").weights
-    except FanzooError:  # a folder made elsewhere (seeded weights, another machine's tags)
-        return local_tag(depth.spec, tag)
-
-
-def check_contract(resolved: ResolvedArtifact) -> None:
-    """The manifest must describe this architecture (same tensors) and, for a named tag, those weights."""
-    manifest, spec, tag = resolved.manifest, resolved.model.spec, resolved.model.weights
-    where = resolved.path.parent
-    if manifest.model != spec.name or manifest.task != spec.task:
-        raise ArtifactError(f"{where} holds {manifest.model} ({manifest.task}), not {spec.name}")
-    for declared, recorded in zip((*spec.inputs, *spec.outputs), (*manifest.inputs, *manifest.outputs)):
-        if declared.name != recorded.get("name") or list(declared.shape[1:]) != list(recorded.get("shape", [])[1:]):
-            raise ArtifactError(f"{where}: tensor {recorded.get('name')!r} {recorded.get('shape')} does not match "
-                                f"{spec.name}'s {declared.name!r} {list(declared.shape)}; export it again")
-    if resolved.model.explicit and manifest.tag != tag.tag:
-        raise ArtifactError(f"{where} holds {manifest.weights_name}, not the requested {resolved.model.name}")
-    if spec.task != "landmarks":
-        return
-    crop = manifest.crop()
-    if crop is None or crop.input_size != spec.inputs[0].shape[-1] or manifest.subpixel not in SUBPIXEL_RULES:
-        raise ArtifactError(f"{where}: the manifest's preprocessing or decoding is missing or does not fit "
-                            f"{spec.name}; export it again")
-    if manifest.tag == tag.tag and not tag.user and manifest.subpixel != tag.subpixel:
-        raise ArtifactError(f"{where}: the manifest decodes {manifest.weights_name} with the {manifest.subpixel!r} "
-                            f"rule, the registry with {tag.subpixel!r}; export it again")

@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import ArtifactError, InputError
+from .errors import ArtifactError, BackendUnavailableError, InputError
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,14 @@ class Backend(Protocol):
     def load(self, artifact: Path, device: str = "cpu", threads: int | None = None) -> Session:
         """Open an artifact. Raises ArtifactError for a missing or foreign file and
         BackendUnavailableError for a device that cannot run here."""
+
+
+def parse_device(device: str) -> tuple[str, int]:
+    """"cpu" -> ("cpu", 0); "cuda" -> ("cuda", 0); "cuda:1" -> ("cuda", 1). Anything else is for the backend to refuse."""
+    kind, _, index = str(device).partition(":")
+    if index and not index.isdigit():
+        raise BackendUnavailableError(f"{device!r} is not a device: use cpu, cuda or cuda:N")
+    return kind, int(index or 0)
 
 
 def check_artifact(path: Path, suffix: str) -> Path:

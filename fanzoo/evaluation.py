@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -14,10 +15,11 @@ from .atomic import atomic_path, atomic_write_text
 from .detection import FaceBox
 from .errors import FanzooError, InputError
 from .metrics import auc, box_size, ced, failure_rate, interocular, iou, nme, point_errors
-from .predictor import Predictor
+from .predictor import Face, Predictor
 from .pts import annotated_images, read_pts
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 MIN_IOU = 0.3  # below this, the best detection is taken to be another face (or none)
 
 
@@ -51,13 +53,23 @@ def gt_box(gt: np.ndarray) -> FaceBox:
     return FaceBox(float(x1), float(y1), float(x2), float(y2), 1.0)
 
 
+def _best_overlap(items: Sequence[T], box_of: Callable[[T], tuple[float, ...]], gt: np.ndarray) -> T | None:
+    """The item whose box overlaps the annotated face most, if by at least MIN_IOU (else another face or none)."""
+    target = gt_box(gt).as_tuple()
+    best = max(items, key=lambda item: iou(box_of(item), target), default=None)
+    return best if best is not None and iou(box_of(best), target) >= MIN_IOU else None
+
+
 def choose_box(detections: Sequence[FaceBox], gt: np.ndarray) -> tuple[FaceBox, str]:
     """The detection that overlaps the annotated face most, or the ground-truth box if none does."""
-    target = gt_box(gt).as_tuple()
-    best = max(detections, key=lambda d: iou(d.as_tuple(), target), default=None)
-    if best is not None and iou(best.as_tuple(), target) >= MIN_IOU:
-        return best, "detector"
-    return gt_box(gt), "ground truth"
+    best = _best_overlap(detections, FaceBox.as_tuple, gt)
+    return (best, "detector") if best is not None else (gt_box(gt), "ground truth")
+
+
+def choose_face(faces: Sequence[Face], gt: np.ndarray) -> tuple[Face | None, str]:
+    """The aligned face whose detector box overlaps the annotated face most; None when none does."""
+    best = _best_overlap(faces, lambda f: f.box, gt)
+    return (best, "detector") if best is not None else (None, "ground truth")
 
 
 def dataset_pairs(folders: Iterable[Path]) -> list[tuple[Path, Path]]:
@@ -67,35 +79,39 @@ def dataset_pairs(folders: Iterable[Path]) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def evaluate(predictor: Predictor, folders: Sequence[Path], boxes: str = "detector",
-             on_progress: Callable[[], None] | None = None, backend_name: str = "") -> tuple[Summary, list[ImageScore]]:
-    """Score every annotated image; images that cannot be read are counted and skipped, not fatal."""
-    from .imageio import load_image
+def evaluate(predictor: Predictor, folders: Sequence[Path], boxes: str = "detector", progress: bool = False,
+             backend_name: str = "") -> tuple[Summary, list[ImageScore]]:
+    """Score every annotated image through the batch engine; images that cannot be read are counted and skipped.
 
+    With ``boxes="detector"`` every face the detector finds is aligned, and the one that overlaps the annotated
+    face is scored; where none does, the face is aligned again from its ground-truth box (and counted).
+    """
     if boxes not in ("detector", "gt"):
         raise InputError("boxes must be 'detector' or 'gt'")
     if boxes == "detector" and predictor.detector is None:
         raise InputError("no face detector configured; use boxes='gt'")
+    truth_files = dict(dataset_pairs(folders))
+    truth: dict[Path, np.ndarray] = {}
+
+    def boxes_for(path: Path) -> list[FaceBox] | None:
+        truth[path] = read_pts(truth_files[path])
+        return [gt_box(truth[path])] if boxes == "gt" else None
+
     scores: list[ImageScore] = []
     failed = 0
-    for image_path, pts_path in dataset_pairs(folders):
+    for result in predictor.predict_paths(list(truth_files), progress=progress, boxes=boxes_for):
         try:
-            gt = read_pts(pts_path)
-            image = load_image(image_path)
-            if image.scale != 1.0:
-                raise InputError("image too large for evaluation")
-            if boxes == "gt":
-                box, source = gt_box(gt), "ground truth"
-            else:
-                box, source = choose_box(predictor.detector.detect(image.rgb), gt)
-            face = predictor.predict(image.rgb, [box])[0]
-            scores.append(ImageScore(str(image_path), source, nme(face.landmarks, gt, "eye"),
+            if not result.ok:
+                raise InputError(result.error)
+            gt = truth[result.path]
+            face, source = (result.faces[0], "ground truth") if boxes == "gt" else choose_face(result.faces, gt)
+            if face is None:
+                face = predictor.predict(result.path, [gt_box(gt)])[0]
+            scores.append(ImageScore(str(result.path), source, nme(face.landmarks, gt, "eye"),
                                      nme(face.landmarks, gt, "box"), float(point_errors(face.landmarks, gt).mean())))
         except FanzooError as exc:
             failed += 1
-            log.warning("skipping %s: %s", image_path, exc)
-        if on_progress:
-            on_progress()
+            log.warning("skipping %s: %s", result.path, exc)
     if not scores:
         raise InputError("no image could be evaluated")
     eye = np.array([s.nme_eye for s in scores])

@@ -29,4 +29,7 @@ def register_backends(register: Callable[..., None]) -> None:
 @hookspec
 def register_detectors(register: Callable[..., None]) -> None:
     """Register face detectors: call ``register(name, factory, description)``, where ``factory(**options)``
-    returns an object that follows :class:`fanzoo.detection.FaceDetector`."""
+    returns an object that follows :class:`fanzoo.detection.FaceDetector`. Pass ``runs_on_backend=True`` when
+    the factory also takes ``backend``, ``device`` and ``threads``: the predictor's are then given to it.
+    The detector's ``framing`` attribute, when it has one, names how its boxes frame a face
+    (:mod:`fanzoo.detection.framing`)."""

@@ -135,6 +135,11 @@ def read_image(path: Path | str, max_pixels: int | None = None) -> np.ndarray:
     return loaded.rgb
 
 
+def can_write_image(path: Path | str) -> bool:
+    """Whether OpenCV can write an image with this path's suffix (PNG when there is none)."""
+    return bool(cv2.haveImageWriter("x" + (Path(path).suffix.lower() or ".png")))
+
+
 def write_image(path: Path | str, rgb: np.ndarray) -> None:
     """Write a uint8 RGB (or grey) image atomically; the format follows the suffix (PNG when there is none).
 
@@ -146,7 +151,7 @@ def write_image(path: Path | str, rgb: np.ndarray) -> None:
         raise InputError(f"cannot write {path}: expected a non-empty uint8 (H, W, 3) RGB array, "
                          f"got {getattr(rgb, 'dtype', type(rgb).__name__)} {getattr(rgb, 'shape', '')}")
     suffix = path.suffix.lower() or ".png"
-    if not cv2.haveImageWriter("x" + suffix):
+    if not can_write_image(path):
         raise InputError(f"cannot write {path}: {suffix!r} is not an image format OpenCV can write")
     bgr = rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     # the temporary file carries the same suffix: cv2.imwrite picks the format from it

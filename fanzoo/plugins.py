@@ -38,6 +38,8 @@ class DetectorEntry:
     name: str
     factory: Callable[..., Any]
     description: str
+    # True when the factory takes backend=, device= and threads= (a network run by a backend plugin)
+    runs_on_backend: bool = False
 
 
 @dataclass
@@ -61,10 +63,11 @@ class Plugins:
                 raise ValueError(f"backend {backend.name!r} is registered twice")
             self.backends[backend.name] = backend
 
-        def add_detector(name: str, factory: Callable[..., Any], description: str = "") -> None:
+        def add_detector(name: str, factory: Callable[..., Any], description: str = "",
+                         runs_on_backend: bool = False) -> None:
             if name in self.detectors:
                 raise ValueError(f"detector {name!r} is registered twice")
-            self.detectors[name] = DetectorEntry(name, factory, description)
+            self.detectors[name] = DetectorEntry(name, factory, description, runs_on_backend)
 
         pm.hook.register_models(register=add_model)
         pm.hook.register_backends(register=add_backend)

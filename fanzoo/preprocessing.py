@@ -38,21 +38,31 @@ def crop_to_image_matrix(center: np.ndarray, scale: float, resolution: float,
 
 def _corner(point: tuple[float, float], center: np.ndarray, scale: float, resolution: float,
             scale_factor: float) -> np.ndarray:
-    # the authors compute this in float32 with an inverted 3x3 matrix, then truncate toward zero
+    # the authors compute this in float32 with an inverted 3x3 matrix, then truncate toward zero. The matrix is a
+    # scale and a shift, so its inverse is written out: LAPACK's solve divides exactly the same way (equal bit for
+    # bit; tests/test_preprocessing.py checks it), and np.linalg.inv's thread start-up cost several milliseconds a
+    # face while ONNX Runtime's threads held the cores
     h = scale_factor * scale
-    t = np.eye(3, dtype=np.float32)
-    t[0, 0] = t[1, 1] = resolution / h
-    t[0, 2] = resolution * (-center[0] / h + 0.5)
-    t[1, 2] = resolution * (-center[1] / h + 0.5)
+    a = np.float32(resolution / h)
+    shift = np.array([resolution * (-center[0] / h + 0.5), resolution * (-center[1] / h + 0.5)], dtype=np.float32)
+    inverse = np.eye(3, dtype=np.float32)
+    inverse[0, 0] = inverse[1, 1] = np.float32(1.0) / a
+    inverse[:2, 2] = -shift / a
     p = np.array([point[0], point[1], 1.0], dtype=np.float32)
-    return (np.linalg.inv(t) @ p)[:2].astype(np.int32)
+    return (inverse @ p)[:2].astype(np.int32)
+
+
+def crop_corners(center: np.ndarray, scale: float, pre: Preprocessing = DEFAULT) -> tuple[np.ndarray, np.ndarray]:
+    """The authors' integer crop corners in photo pixels: the crop is photo columns ul[0] .. br[0] - 1 and
+    rows ul[1] .. br[1] - 1 (0-based; black outside the photo), resized to the input size."""
+    res = float(pre.input_size)
+    return (_corner((1, 1), center, scale, res, pre.scale_factor),
+            _corner((res, res), center, scale, res, pre.scale_factor))
 
 
 def crop(image: np.ndarray, center: np.ndarray, scale: float, pre: Preprocessing = DEFAULT) -> np.ndarray:
     """uint8 HxWx3 image -> uint8 (S, S, 3) crop, S = input size, zero outside the image."""
-    res = float(pre.input_size)
-    ul = _corner((1, 1), center, scale, res, pre.scale_factor)
-    br = _corner((res, res), center, scale, res, pre.scale_factor)
+    ul, br = crop_corners(center, scale, pre)
     height, width = image.shape[:2]
     side_y, side_x = int(br[1] - ul[1]), int(br[0] - ul[0])
     if side_x <= 0 or side_y <= 0:

@@ -92,6 +92,19 @@ class ModelSpec:
     license: str = CODE_LICENSE  # of the architecture's code; each weight tag has its own
     # "package:folder" of its weight-free ONNX graph (tools/make_graphs.py); None: fanzoo.graphs:<name>
     graph: str | None = None
+    # runtime and precision used when none is asked for: the fastest measured here whose accuracy cost is at most
+    # +0.10 NME points (benchmarks/RESULTS.md, "Default precision and runtime"); --backend and --precision override
+    default_backend: str = "onnxruntime"
+    default_precision: str = "fp32"
+    # layers int8 keeps in fp32, by role (fanzoo.export.quantize.ROLES), where quantizing them measurably hurts.
+    # Measured on 2dfan-lite (HELEN test, NME change against fp32): nothing kept +0.027 points, head +0.028,
+    # stem +0.032, both +0.034: no layer measurably hurts, so none is kept (benchmarks/RESULTS.md)
+    int8_keep_fp32: tuple[str, ...] = ()
+    # False where int8 was measured to miss its tolerance; a 3D model then runs this network in fp32 (announced)
+    int8: bool = True
+    # how the face boxes it was trained on frame a face (a name in fanzoo.detection.framing); detector boxes
+    # are mapped to it. None: boxes are used as the detector gives them.
+    box_framing: str | None = None
 
     @property
     def gflops(self) -> float:

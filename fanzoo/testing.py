@@ -38,6 +38,19 @@ def export_test_artifacts(folder: Path, models: tuple[str, ...] = DEFAULT_MODELS
     return folder
 
 
+def quantize_test_artifact(model: str, folder: Path, dest: Path) -> Path:
+    """int8 copy of a test artifact, calibrated on its own reference faces (needs onnxruntime's quantizer)."""
+    from .export.calibration import calibration_from_inputs
+    from .export.quantize import quantize_folder
+    from .plugins import get_model
+
+    pytest.importorskip("onnxruntime.quantization", reason="quantizing needs onnxruntime")
+    inputs, _ = read_test_data_set(test_data_sets(folder)[0])
+    quantize_folder(get_model(model), folder, dest,
+                    calibration=calibration_from_inputs(next(iter(inputs.values())), f"{folder}/test_data_set_0"))
+    return dest
+
+
 class BackendConformance:
     """Every backend passes these unchanged. Set ``backend_name``; override ``models`` if needed."""
 
@@ -101,6 +114,48 @@ class BackendConformance:
             for name in first:
                 assert first[name].dtype == np.float32
                 np.testing.assert_array_equal(first[name], second[name])
+
+    # -- int8 ------------------------------------------------------------------------------------------
+    @pytest.fixture(scope="class")
+    @classmethod
+    def int8_loaded(cls, backend: Any, artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> list:
+        """The int8 artifact of each model: the folder's own, else quantized here (calibrated on the folder's
+        reference faces, which is enough to check that a backend runs int8 within its declared tolerance)."""
+        from .precision import artifact_key, backend_precisions
+
+        if "int8" not in backend_precisions(backend):
+            pytest.skip(f"{backend.name} does not declare int8 in its precisions")
+        from .plugins import get_model
+
+        key = artifact_key(backend.artifact_format, "int8")
+        out = []
+        for model in cls.models:
+            if not get_model(model).int8:  # the registry says its int8 misses the tolerance: nothing to hold it to
+                continue
+            folder = artifacts / model
+            if key not in read_manifest(folder).artifacts:
+                folder = quantize_test_artifact(model, folder, tmp_path_factory.mktemp(f"{model}-int8") / model)
+            manifest = read_manifest(folder)
+            out.append((manifest, folder, backend.load(folder / manifest.entry(key).file, device="cpu"), key))
+        if not out:
+            pytest.skip(f"none of {cls.models} has an int8 version")
+        return out
+
+    def test_int8_within_declared_tolerance(self, int8_loaded: list) -> None:
+        for manifest, folder, session, key in int8_loaded:
+            tolerance = manifest.tolerance_of(key)
+            for data_set in test_data_sets(folder):
+                inputs, outputs = read_test_data_set(data_set)
+                got = session.run(inputs)
+                for name, expected in outputs.items():
+                    error = relative_error(got[name], expected)
+                    assert error <= tolerance, f"{manifest.model} int8 {name}: {error:.3f} > declared {tolerance}"
+            name, batch = next(iter(inputs.items()))
+            together = session.run({name: batch})
+            for i in range(len(batch)):  # static scales: a face's result must not depend on its batch
+                single = session.run({name: batch[i:i + 1]})
+                for out in together:
+                    assert relative_error(single[out][0], together[out][i]) <= tolerance, (manifest.model, out, i)
 
     # -- error contract -------------------------------------------------------------------------------
     def test_missing_file(self, backend: Any, tmp_path: Path) -> None:

@@ -22,12 +22,12 @@ def run(*args: str):
 
 
 def test_models_and_backends_json() -> None:
-    models = json.loads(run("models", "--json").stdout)
+    models = json.loads(run("models", "--json", "-").stdout)
     names = {m["name"] for m in models}
     assert {"2dfan4", "3dfan4", "resnetdepth", "2dfan1", "2dfan2", "2dfan3", "2dfan-lite"} <= names
     fan4 = next(m for m in models if m["name"] == "2dfan4")
     assert fan4["params_m"] == pytest.approx(23.87, abs=0.01) and fan4["gflops"] == pytest.approx(50.5, abs=0.1)
-    backends = {b["name"]: b for b in json.loads(run("backends", "--json").stdout)}
+    backends = {b["name"]: b for b in json.loads(run("backends", "--json", "-").stdout)}
     assert backends["onnxruntime"]["devices"]["cpu"]["available"]
     assert not backends["onnxruntime"]["devices"]["cuda"]["available"]
     assert "onnxruntime-gpu" in backends["onnxruntime"]["devices"]["cuda"]["reason"]
@@ -75,7 +75,7 @@ def test_evaluate_reports_metrics(shared_data: Path, tmp_path: Path) -> None:
     (subset / "broken.pts").write_text((subset / sorted(subset.glob("*.pts"))[0].name).read_text())
     out = tmp_path / "eval"
     result = CliRunner().invoke(cli, ["evaluate", "-m", "2dfan1", "--artifacts", str(artifacts), "--out", str(out),
-                                      "--json", str(subset)])
+                                      "--json", "-", str(subset)])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["images"] == 4 and summary["failed_images"] == 1
@@ -84,5 +84,11 @@ def test_evaluate_reports_metrics(shared_data: Path, tmp_path: Path) -> None:
     assert (out / "ced.png").stat().st_size > 1000
     assert len((out / "per_image.csv").read_text().splitlines()) == 5
     forced = CliRunner().invoke(cli, ["evaluate", "-m", "2dfan1", "--artifacts", str(artifacts), "--boxes", "gt",
-                                      "--out", str(out), "--json", str(subset)])
+                                      "--out", str(out), "--json", "-", str(subset)])
     assert json.loads(forced.stdout)["gt_boxes_used"] == 4
+
+
+def test_evaluate_without_dataset_explains_the_layout() -> None:
+    result = run("evaluate")
+    assert result.exit_code == 2 and ".pts" in result.output and "300-W" in result.output
+    assert "Traceback" not in result.output

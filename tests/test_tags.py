@@ -88,7 +88,7 @@ def test_cli_import_and_models_show_tags(published) -> None:
     assert "tinyfan.local: imported" in result.output and "--model tinyfan.local" in result.output
     result = CliRunner().invoke(cli, ["weights", "import", "tinyfan.official", str(OTHER_FILE)])
     assert result.exit_code == 1 and "not the published tinyfan.official" in result.output
-    models = {m["name"]: m for m in json.loads(CliRunner().invoke(cli, ["models", "--json"]).stdout)}
+    models = {m["name"]: m for m in json.loads(CliRunner().invoke(cli, ["models", "--json", "-"]).stdout)}
     tags = {t["name"]: t for t in models["tinyfan"]["tags"]}
     assert tags["tinyfan.official"]["default"] and tags["tinyfan.official"]["weights"] is None
     assert not tags["tinyfan.local"]["default"] and tags["tinyfan.local"]["weights"].endswith("tinyfan.local.npz")

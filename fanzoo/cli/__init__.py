@@ -1,6 +1,7 @@
 """The `fanzoo` command: one click group; FanzooErrors become one line on stderr and an exit code."""
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 
@@ -17,7 +18,21 @@ def configure_logging(verbose: int) -> None:
         logging.getLogger("nnabla").setLevel(logging.WARNING)
 
 
+# subcommand -> the module that defines it, imported only when that command runs (or for --help): `fanzoo
+# predict` need not import what training, export or evaluation need
+COMMAND_MODULES = {"models": "info", "backends": "info", "weights": "weights", "export": "export",
+                   "predict": "predict", "evaluate": "evaluate", "train": "train"}
+
+
 class FanzooGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMAND_MODULES:
+            importlib.import_module(f"{__name__}.{COMMAND_MODULES[name]}")
+        return super().get_command(ctx, name)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -38,6 +53,8 @@ def cli(verbose: int) -> None:
 
 
 def main() -> None:
-    from . import evaluate, export, info, predict, train, weights  # noqa: F401  (registers subcommands)
-
     cli(prog_name="fanzoo")
+
+
+# the subcommands register themselves on the group; their heavy imports happen inside each command
+from . import evaluate, export, info, predict, train, weights  # noqa: E402, F401

@@ -1,29 +1,99 @@
-"""Small helpers shared by the subcommands: JSON output, colours, progress bars only on a terminal."""
+"""Helpers shared by the subcommands: the --json rule, the --device option, lines that keep clear of progress bars.
+
+The --json rule, the same on every command: ``--json FILE`` writes the command's result as JSON to FILE
+(atomically: complete or not at all), and ``--json -`` writes it to standard output instead of the text.
+"""
 from __future__ import annotations
 
 import json
-import os
+import math
+import re
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
-from tqdm import tqdm
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
-def use_color() -> bool | None:
-    return False if os.environ.get("NO_COLOR") else None
+def precision_option(command):
+    """``--precision``: fp32, int8 (a quantized artifact, made on first use) or bf16 (a backend's compute setting)."""
+    from ..precision import PRECISIONS
+
+    return click.option("--precision", type=click.Choice(PRECISIONS), default=None,
+                        help="Numeric precision (default: the model's, see `fanzoo models`); int8 is quantized "
+                             "once on first use.")(command)
 
 
-def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+def json_option(help_text: str = "Write the result as JSON to FILE, or - for stdout.") -> Callable[[F], F]:
+    return click.option("--json", "json_out", metavar="FILE|-", default=None, help=help_text)
 
 
-def progress_bar(total: int, desc: str = "") -> tqdm:
-    """A progress bar on stderr when it is a terminal; silent in pipes, logs and CI."""
-    return tqdm(total=total, desc=desc, disable=not sys.stderr.isatty() or total <= 1, unit="img", leave=False)
+def emit_json(data: Any, target: str) -> None:
+    """``data`` as JSON on stdout (target ``-``) or in a file, written atomically."""
+    text = json.dumps(data, indent=2, default=str) + "\n"
+    if target == "-":
+        click.echo(text, nl=False)
+        return
+    from ..atomic import atomic_write_text
+
+    atomic_write_text(target, text)
+
+
+def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not DEVICE_PATTERN.match(value):
+        raise click.BadParameter(f"{value!r} is not a device: use cpu, cuda, or cuda:N for the GPU with index N")
+    return value
+
+
+def device_option(function: F) -> F:
+    return click.option("--device", default="cpu", show_default=True, callback=_check_device, metavar="cpu|cuda[:N]",
+                        help="Where the networks run; cuda:N picks a GPU by index.")(function)
+
+
+def echo_line(text: str, err: bool = False) -> None:
+    """One line of output that does not tear an active progress bar (tqdm clears and redraws it)."""
+    if "tqdm" not in sys.modules:  # no bar was ever made (not a terminal): a plain line, without importing tqdm
+        click.echo(text, err=err)
+        return
+    from tqdm import tqdm
+
+    tqdm.write(text, file=sys.stderr if err else sys.stdout)
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"must be a finite number, got {value}")
+    return value
+
+
+def detection_options(command):
+    """--det-threshold, --det-size, --min-face, --max-faces: passed to the detector when they are given."""
+    options = [
+        click.option("--det-threshold", type=float, default=None, callback=_finite,
+                     help="Detector score threshold (default per detector: centerface 0.5, dlib-hog 0.1)."),
+        click.option("--det-size", type=click.IntRange(32, 8192), default=None,
+                     help="Long side (pixels) that detection runs at; larger photos are reduced for it "
+                          "(default: centerface 1280, dlib: none)."),
+        click.option("--min-face", type=click.FloatRange(0), default=None,
+                     help="Ignore faces whose box is narrower or lower than this many pixels."),
+        click.option("--max-faces", type=click.IntRange(1), default=None, help="Keep only the largest N faces."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def detector_options(det_threshold: float | None, det_size: int | None, min_face: float | None,
+                     max_faces: int | None) -> dict[str, Any]:
+    """The detection options a user gave, as load_predictor's detector_options (the others keep their defaults)."""
+    given = {"threshold": det_threshold, "size": det_size, "min_face": min_face, "max_faces": max_faces}
+    return {name: value for name, value in given.items() if value is not None}

@@ -1,12 +1,13 @@
-"""`fanzoo models` and `fanzoo backends`: what is registered and what can run here."""
+"""`fanzoo models`, `fanzoo backends` and `fanzoo detectors`: what is registered and what can run here."""
 from __future__ import annotations
 
 import click
 
 from ..plugins import plugins
+from ..precision import backend_precisions
 from ..weights.store import local_weights
 from . import cli
-from .common import echo_json, table
+from .common import emit_json, json_option, table
 
 
 def tag_row(tag) -> dict:
@@ -17,27 +18,29 @@ def tag_row(tag) -> dict:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def models(as_json: bool) -> None:
-    """List architectures with size, cost, and their weight tags (* the default) with licences."""
+@json_option()
+def models(json_out: str | None) -> None:
+    """List architectures with size, cost, where they run, and their weight tags (* the default) with licences."""
     from ..weights.tags import all_tags
 
     rows = []
     for spec in plugins().models:
         rows.append({"name": spec.name, "aliases": list(spec.aliases), "task": spec.task,
                      "params_m": round(spec.params / 1e6, 2), "gflops": round(spec.gflops, 2),
-                     "depth_model": spec.depth_model, "description": spec.description,
+                     "depth_model": spec.depth_model, "default_backend": spec.default_backend,
+                     "default_precision": spec.default_precision, "description": spec.description,
                      "code_license": spec.license, "tags": [tag_row(t) for t in all_tags(spec)]})
-    if as_json:
-        echo_json(rows)
+    if json_out:
+        emit_json(rows, json_out)
         return
+
     def tags(r: dict) -> str:
         return ", ".join(("*" if t["default"] else "") + t["tag"] + ("" if t["weights"] else " (not here)")
                          for t in r["tags"])
 
     click.echo(table([[r["name"], ", ".join(r["aliases"]), f"{r['params_m']:.2f}", f"{r['gflops']:.1f}", tags(r),
-                       r["description"]] for r in rows],
-                     ["model", "aliases", "params (M)", "GFLOPs", "weight tags (* default)", "description"]))
+                       f"{r['default_backend']} {r['default_precision']}", r["description"]] for r in rows],
+                     ["model", "aliases", "params (M)", "GFLOPs", "weight tags (* default)", "runs on", "description"]))
     click.echo("\nLicences: fanzoo's code is BSD-3-Clause; each set of weights has its own:")
     for r in rows:
         for t in r["tags"]:
@@ -47,26 +50,43 @@ def models(as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def backends(as_json: bool) -> None:
+@json_option()
+def backends(json_out: str | None) -> None:
     """List backend plugins with versions, formats and devices."""
     rows = []
     for backend in plugins().backends.values():
         devices = backend.devices()
         rows.append({"name": backend.name, "version": backend.version(), "format": backend.artifact_format,
+                     "precisions": list(backend_precisions(backend)),
                      "devices": {d.device: {"available": d.available, "reason": d.reason} for d in devices},
                      "description": backend.description})
-    if as_json:
-        echo_json(rows)
+    if json_out:
+        emit_json(rows, json_out)
         return
     if not rows:
         click.echo("no backends installed: pip install fanzoo-onnxruntime (or fanzoo-nnabla)")
         return
-    click.echo(table([[r["name"], r["version"] or "not installed", r["format"],
+    click.echo(table([[r["name"], r["version"] or "not installed", r["format"], ", ".join(r["precisions"]),
                        ", ".join(f"{d}{'' if s['available'] else ' (unavailable)'}" for d, s in r["devices"].items()),
                        r["description"]] for r in rows],
-                     ["backend", "version", "format", "devices", "description"]))
+                     ["backend", "version", "format", "precisions", "devices", "description"]))
     for r in rows:
         for device, s in r["devices"].items():
             if not s["available"]:
                 click.echo(f"  {r['name']} {device}: {s['reason']}")
+
+
+@cli.command()
+@json_option()
+def detectors(json_out: str | None) -> None:
+    """List face detectors (the default first) with what they need."""
+    from ..api import DEFAULT_DETECTOR
+
+    entries = sorted(plugins().detectors.values(), key=lambda e: (e.name != DEFAULT_DETECTOR, e.name))
+    rows = [{"name": e.name, "default": e.name == DEFAULT_DETECTOR, "runs_on_backend": e.runs_on_backend,
+             "description": e.description} for e in entries]
+    if json_out:
+        emit_json(rows, json_out)
+        return
+    click.echo(table([[r["name"] + (" (default)" if r["default"] else ""), r["description"]] for r in rows],
+                     ["detector", "description"]))

@@ -1,158 +1,87 @@
 """`fanzoo predict`: landmarks for every face in images and folders; one bad file never stops the rest."""
 from __future__ import annotations
 
-import json
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
-import numpy as np
 
 from ..errors import FanzooError, InputError
-from ..pts import IMAGE_SUFFIXES
 from . import cli
-from .common import progress_bar
+from .common import detection_options, detector_options, device_option, echo_line, json_option, precision_option
+from .results import ResultsJson, write_outputs
+from .video import given_video_options, predict_video_command, video_options
 
-CHUNK_IMAGES = 8  # images decoded and batched together; bounds memory on large folders
-
-
-@dataclass
-class ImageOutcome:
-    path: Path
-    width: int = 0
-    height: int = 0
-    faces: list = field(default_factory=list)
-    error: str | None = None
-
-    def to_dict(self) -> dict:
-        return {"path": str(self.path), "width": self.width, "height": self.height,
-                "faces": [f.to_dict() for f in self.faces], "error": self.error}
+NOT_SAVED_HINT = ("landmarks were not saved: add --json FILE (or - for stdout), --output IMAGE|DIR for annotated "
+                  "images, or --pts DIR for iBUG .pts files")
 
 
-def expand_inputs(inputs: tuple[str, ...]) -> list[Path]:
-    """Files as given; folders expand to the images directly inside them, sorted."""
-    paths: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(c for c in p.iterdir() if c.is_file() and c.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                click.echo(f"warning: no images in folder {p}", err=True)
-            paths.extend(found)
-        else:
-            paths.append(p)  # a missing file is reported per file, with the others going on
-    return paths
+def check_output(output: Path | None, single_file: bool) -> None:
+    """Refuse an --output that cannot be written before any work is done (never create a folder by surprise)."""
+    if output is None or not output.suffix:
+        return
+    from ..imageio import can_write_image
 
-
-def scaled_faces(faces: list, factor: float) -> list:
-    """Landmarks and boxes of a reduced-size decode, back in original pixels."""
-    if factor == 1.0:
-        return faces
-    from dataclasses import replace
-
-    return [replace(f, box=tuple(v * factor for v in f.box),
-                    landmarks=np.concatenate([f.landmarks[:, :2] * factor, f.landmarks[:, 2:] * factor], axis=1))
-            for f in faces]
-
-
-def run_chunk(predictor, paths: list[Path], boxes_for) -> list[ImageOutcome]:
-    from ..imageio import load_image
-
-    outcomes, loaded = [], []
-    for path in paths:
-        outcome = ImageOutcome(path)
-        outcomes.append(outcome)
-        try:
-            image = load_image(path)
-            outcome.height, outcome.width = (int(round(s * image.scale)) for s in image.rgb.shape[:2])
-            given = boxes_for(path)
-            if given is not None and image.scale != 1.0:
-                from dataclasses import replace
-                given = [replace(b, x1=b.x1 / image.scale, y1=b.y1 / image.scale, x2=b.x2 / image.scale,
-                                 y2=b.y2 / image.scale) for b in given]
-            loaded.append((outcome, image, given))
-        except FanzooError as exc:
-            outcome.error = str(exc)
-    if not loaded:
-        return outcomes
-    try:
-        results = predictor.predict_many([img.rgb for _, img, _ in loaded], [g for _, _, g in loaded])
-    except FanzooError:
-        results = None  # find the culprit: run the images one by one
-    for i, (outcome, image, given) in enumerate(loaded):
-        try:
-            faces = results[i] if results is not None else predictor.predict(image.rgb, given)
-            outcome.faces = scaled_faces(faces, image.scale)
-        except FanzooError as exc:
-            outcome.error = str(exc)
-    return outcomes
-
-
-def write_outputs(outcome: ImageOutcome, output: Path | None, single: bool, pts_dir: Path | None) -> None:
-    from ..draw import annotate
-    from ..imageio import load_image, write_image
-    from ..pts import write_pts
-
-    if output is not None:
-        if single and output.suffix.lower() in IMAGE_SUFFIXES:
-            target = output
-        else:
-            target = output / f"{outcome.path.stem}_landmarks.png"
-        # drawn on the decode the predictor saw: a huge image stays reduced, so memory stays bounded
-        image = load_image(outcome.path)
-        write_image(target, annotate(image.rgb, scaled_faces(outcome.faces, 1.0 / image.scale)))
-    if pts_dir is not None:
-        for k, face in enumerate(outcome.faces):
-            name = outcome.path.stem if len(outcome.faces) == 1 else f"{outcome.path.stem}_{k}"
-            write_pts(pts_dir / f"{name}.pts", face.landmarks)
-
-
-def predict_chunk(predictor, chunk: list[Path], boxes_for, output: Path | None, single: bool,
-                  pts_dir: Path | None, json_out: str | None) -> list[ImageOutcome]:
-    outcomes = run_chunk(predictor, chunk, boxes_for)
-    for outcome in outcomes:
-        if outcome.error is None:
-            try:
-                write_outputs(outcome, output, single, pts_dir)
-            except FanzooError as exc:
-                outcome.error = f"writing outputs failed: {exc}"
-            except OSError as exc:
-                outcome.error = f"writing outputs failed: {exc.strerror or exc}"
-        if outcome.error:
-            click.echo(f"error: {outcome.path}: {outcome.error}", err=True)
-        elif json_out != "-":
-            n = len(outcome.faces)
-            click.echo(f"{outcome.path}: {n} face{'s' if n != 1 else ''}")
-    return outcomes
+    if not single_file:
+        raise click.BadParameter(f"{output} looks like a file, but there are several inputs: give a folder",
+                                 param_hint="--output")
+    if not can_write_image(output):
+        raise click.BadParameter(f"cannot write {output.suffix!r} images; use .png or .jpg (or a folder)",
+                                 param_hint="--output")
 
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--model", "-m", default=None, help="Model name (see `fanzoo models`).")
 @click.option("--backend", "-b", default=None, help="Backend plugin (see `fanzoo backends`).")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--detector", default=None, help="Face detector: dlib-hog (default) or dlib-cnn.")
+@device_option
+@click.option("--detector", default=None, help="Face detector (see `fanzoo detectors`; default: centerface).")
+@detection_options
 @click.option("--box", "boxes", multiple=True, help="Face box x1,y1,x2,y2 (repeatable): skips the detector.")
 @click.option("--boxes-json", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               help="Boxes from JSON: a list of boxes, or {image file name: list of boxes}.")
 @click.option("--flip", is_flag=True, help="Add the authors' test-time flip (about 2x the network time).")
-@click.option("--json", "json_out", default=None, help="Write results as JSON to FILE, or - for stdout.")
+@json_option("Write the results as JSON to FILE, or - for stdout.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
               help="Annotated image: a file for one input, else a folder.")
 @click.option("--pts", "pts_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Write iBUG .pts files into this folder.")
 @click.option("--artifacts", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
               help="Use this `fanzoo export` folder instead of the cache.")
+@click.option("--recursive", "-r", is_flag=True, help="Also search the subfolders of folders given as INPUTS.")
 @click.option("--batch-size", type=click.IntRange(1, 256), default=8, show_default=True,
               help="Faces per network call.")
 @click.option("--threads", type=click.IntRange(1, 256), default=None, help="Backend threads (default: runtime's).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: run on a Ray cluster (pip install 'fanzoo[ray]'); INPUTS may also be .txt lists and globs.")
+@click.option("--address", default=None, help="--engine ray: the cluster (auto: the one `ray start` made here).")
+@click.option("--results", "results_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="--engine ray: folder of Parquet shards; a rerun skips the images already there.")
+@precision_option
+@video_options
 def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, device: str, detector: str | None,
             boxes: tuple[str, ...], boxes_json: Path | None, flip: bool, json_out: str | None, output: Path | None,
-            pts_dir: Path | None, artifacts: Path | None, batch_size: int, threads: int | None) -> None:
-    """Predict 68 landmarks for every face in INPUTS (images or folders)."""
+            pts_dir: Path | None, artifacts: Path | None, recursive: bool, batch_size: int, threads: int | None,
+            det_threshold: float | None, det_size: int | None, min_face: float | None, max_faces: int | None,
+            engine: str, address: str | None, results_dir: Path | None, precision: str | None,
+            **video: Any) -> None:
+    """Predict 68 landmarks for every face in INPUTS (images or folders, or one video file or stream URL)."""
     from .. import api
+    from ..batch import expand_paths
     from ..detection import load_boxes_json, parse_box
+    from ..video import is_video_source
+
+    detection = detector_options(det_threshold, det_size, min_face, max_faces)
+    if any(is_video_source(i) for i in inputs):
+        if boxes or boxes_json or pts_dir:
+            raise click.UsageError("--box, --boxes-json and --pts apply to images; videos are tracked from detections")
+        return predict_video_command(inputs, lambda: api.load_predictor(
+            model or api.DEFAULT_MODEL, backend, device, detector or api.DEFAULT_DETECTOR,
+            flip=flip, artifacts=artifacts, threads=threads, batch_size=batch_size, detector_options=detection,
+            announce=lambda msg: click.echo(msg, err=True), precision=precision), json_out, output, video)
+    if given_video_options(video):
+        raise click.UsageError(f"{', '.join(given_video_options(video))}: for videos only, and no input is a video")
 
     try:
         given = [parse_box(b) for b in boxes]
@@ -163,6 +92,16 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
     by_name = load_boxes_json(boxes_json) if boxes_json else None
     if given and detector:
         raise click.UsageError("--box replaces the detector; drop --detector")
+    if (given or by_name is not None) and detection:
+        raise click.UsageError("--box and --boxes-json replace the detector; drop the detection options")
+    if engine == "ray":
+        from ..scale.command import run_ray_command
+        return run_ray_command(inputs, results_dir, address, model=model, backend=backend, device=device,
+                               detector=detector, detection=detection, boxes=given, boxes_by_name=by_name, flip=flip,
+                               artifacts=artifacts, recursive=recursive, batch_size=batch_size, threads=threads,
+                               json_out=json_out, output=output, pts_dir=pts_dir)
+    if address or results_dir:
+        raise click.UsageError("--address and --results go with --engine ray")
 
     def boxes_for(path: Path):
         if given:
@@ -171,31 +110,38 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
             return by_name.get(path.name, by_name.get("*", []))
         return None
 
-    paths = expand_inputs(inputs)
+    paths = list(expand_paths(inputs, recursive))
     if not paths:
-        raise click.UsageError("no input images")
+        raise click.UsageError("no input images" + ("" if recursive else " (add -r to search subfolders)"))
+    check_output(output, len(paths) == 1 and not Path(inputs[0]).is_dir())
     predictor = api.load_predictor(
-        model or api.DEFAULT_MODEL, backend or api.DEFAULT_BACKEND, device,
+        model or api.DEFAULT_MODEL, backend, device,
         None if (given or by_name is not None) else (detector or api.DEFAULT_DETECTOR),
-        flip=flip, artifacts=artifacts, threads=threads, batch_size=batch_size,
-        announce=lambda msg: click.echo(msg, err=True))
-    outcomes: list[ImageOutcome] = []
-    chunks = [paths[i:i + CHUNK_IMAGES] for i in range(0, len(paths), CHUNK_IMAGES)]
-    with progress_bar(len(paths), "predict") as bar:
-        for chunk in chunks:
-            outcomes.extend(predict_chunk(predictor, chunk, boxes_for, output, len(paths) == 1, pts_dir, json_out))
-            bar.update(len(chunk))
-    if json_out is not None:
-        document = {"model": predictor.spec.name, "backend": backend or api.DEFAULT_BACKEND, "device": device,
-                    "flip": flip, "dims": predictor.spec.landmarks_dims,
-                    "images": [o.to_dict() for o in outcomes]}
-        text = json.dumps(document, indent=2)
-        if json_out == "-":
-            click.echo(text)
-        else:
-            from ..atomic import atomic_write_text
-            atomic_write_text(json_out, text + "\n")
-    failed = sum(1 for o in outcomes if o.error)
+        flip=flip, artifacts=artifacts, threads=threads, batch_size=batch_size, detector_options=detection,
+        announce=lambda msg: click.echo(msg, err=True), precision=precision)
+    header = {"model": predictor.spec.name, "backend": backend or predictor.spec.default_backend, "device": device,
+              "precision": precision or predictor.spec.default_precision, "flip": flip,
+              "dims": predictor.spec.landmarks_dims}
+    failed = total = 0
+    with ResultsJson(json_out, header) as results:
+        for result in predictor.predict_paths(paths, progress=True, boxes=boxes_for):
+            total += 1
+            if result.ok:
+                try:
+                    write_outputs(result, output, len(paths) == 1, pts_dir)
+                except (FanzooError, OSError) as exc:
+                    from dataclasses import replace
+                    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                    result = replace(result, error=f"writing outputs failed: {reason}")
+            results.add(result)
+            if not result.ok:
+                failed += 1
+                echo_line(f"error: {result.path}: {result.error}", err=True)
+            elif json_out != "-":
+                n = len(result.faces)
+                echo_line(f"{result.path}: {n} face{'s' if n != 1 else ''}")
+    if json_out is None and output is None and pts_dir is None:
+        echo_line(NOT_SAVED_HINT, err=True)
     if failed:
-        click.echo(f"{failed} of {len(outcomes)} files failed", err=True)
+        echo_line(f"{failed} of {total} files failed", err=True)
         sys.exit(1)

@@ -9,7 +9,7 @@ from ..decoding import SUBPIXEL_RULES
 from ..plugins import plugins
 from ..weights.store import local_weights, weights_dir
 from . import cli
-from .common import echo_json, table
+from .common import emit_json, json_option, table
 
 
 @cli.group()
@@ -18,8 +18,8 @@ def weights() -> None:
 
 
 @weights.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_weights(as_json: bool) -> None:
+@json_option()
+def list_weights(json_out: str | None) -> None:
     """Every weight tag: where its weights are, its licence, and where it can come from."""
     from ..weights.tags import all_tags
 
@@ -29,8 +29,8 @@ def list_weights(as_json: bool) -> None:
             path = local_weights(tag)
             rows.append({"name": tag.name, "default": tag.default, "path": str(path) if path else None,
                          "license": tag.license, "sources": [s.url for s in tag.sources]})
-    if as_json:
-        echo_json(rows)
+    if json_out:
+        emit_json(rows, json_out)
         return
     click.echo(f"cache: {weights_dir()}")
     click.echo(table([[r["name"] + (" *" if r["default"] else ""), r["path"] or "-", str(len(r["sources"])),

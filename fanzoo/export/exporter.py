@@ -7,15 +7,16 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_dir
-from ..errors import ExportError
+from ..errors import ExportError, FanzooError
 from ..registry import ModelSpec
 from .folder import FORMATS, carried_entries, make_manifest, validation_backend
-from .manifest import ArtifactEntry, Manifest
+from .manifest import ArtifactEntry, Manifest, read_manifest
 from .onnx_convert import DEFAULT_OPSET, check_float32, check_opset, nnp_to_onnx_model
 from .reference import REFERENCE_FACES, reference_inputs, relative_error, write_test_data_set
 from .sources import WeightsJob, plan
 
 log = logging.getLogger(__name__)
+
 
 def validate(spec: ModelSpec, fmt: str, artifact: Path, inputs: np.ndarray, reference: np.ndarray,
              tolerance: float) -> float:
@@ -101,14 +102,28 @@ def nnabla_available() -> bool:
     return importlib.util.find_spec("nnabla") is not None
 
 
+def up_to_date(job: WeightsJob, fmt: str, folder: Path, opset: int, batch: int | None) -> Manifest | None:
+    """The manifest of ``folder`` if it already holds this export (same weights and tag, opset and batch)."""
+    try:
+        manifest = read_manifest(folder)
+        entry = manifest.entry(fmt)
+    except FanzooError:
+        return None
+    same = (manifest.weights_sha256 == job.fingerprint and manifest.tag == job.model.weights.tag
+            and entry.batch == ("dynamic" if batch is None else str(batch))
+            and (fmt != "onnx" or entry.opset == opset) and (folder / entry.file).is_file())
+    return manifest if same else None
+
+
 def export(model: str, fmt: str, out_dir: Path | str = "exported", weights: Path | None = None,
            depth_weights: Path | None = None, opset: int = DEFAULT_OPSET, batch: int | None = None,
-           random_seed: int | None = None, bind: bool | None = None) -> list[Manifest]:
+           random_seed: int | None = None, bind: bool | None = None, reuse: bool = False) -> list[Manifest]:
     """Export a model (``ARCH`` or ``ARCH.TAG``) and, for a 3D model, the depth network it needs, each into
     ``out_dir/<architecture>``. Both networks' weights are found before either is written.
 
     ONNX comes from NNabla where it is installed, else (or with ``bind=True``) from filling the shipped
-    weight-free graph; NNP needs NNabla.
+    weight-free graph; NNP needs NNabla. ``reuse`` keeps an artifact already there from the same weights,
+    opset and batch instead of making it again.
     """
     from .binding import bind_model
 
@@ -119,15 +134,25 @@ def export(model: str, fmt: str, out_dir: Path | str = "exported", weights: Path
     depth_tag = jobs[1].model.weights.tag if len(jobs) > 1 else None
     if bind is None:
         bind = not nnabla_available()
-    if not bind:
-        return [export_model(job, fmt, out_dir / job.model.spec.name, opset, batch, depth_tag) for job in jobs]
-    if fmt == "nnp":
-        raise ExportError("NNP export needs NNabla, which installs on Python 3.10 only: pip install 'fanzoo[nnabla]'")
-    check_opset(opset)
-    if opset != DEFAULT_OPSET or batch is not None:
-        raise ExportError(f"without NNabla, ONNX artifacts are the shipped opset-{DEFAULT_OPSET}, dynamic-batch graphs "
-                          "filled with weights; --opset and --batch need NNabla (Python 3.10)")
-    return [bind_model(job, out_dir / job.model.spec.name, depth_tag) for job in jobs]
+    if bind:
+        if fmt == "nnp":
+            raise ExportError("NNP export needs NNabla, which installs on Python 3.10 only: pip install 'fanzoo[nnabla]'")
+        check_opset(opset)
+        if opset != DEFAULT_OPSET or batch is not None:
+            raise ExportError(f"without NNabla, ONNX artifacts are the shipped opset-{DEFAULT_OPSET}, dynamic-batch "
+                              "graphs filled with weights; --opset and --batch need NNabla (Python 3.10)")
+    made = []
+    for job in jobs:
+        folder = out_dir / job.model.spec.name
+        existing = up_to_date(job, fmt, folder, opset, batch) if reuse else None
+        if existing is not None:
+            log.info("%s: keeping the %s artifact in %s (same weights, opset and batch)", job.model.name, fmt, folder)
+            made.append(existing)
+        elif bind:
+            made.append(bind_model(job, folder, depth_tag))
+        else:
+            made.append(export_model(job, fmt, folder, opset, batch, depth_tag))
+    return made
 
 
 __all__ = ["export", "export_model", "reference_inputs", "REFERENCE_FACES", "FORMATS"]

@@ -45,7 +45,8 @@ def carried_entries(folder: Path, tmp: Path, fmt: str, job: WeightsJob) -> dict[
         return {}
     kept = {}
     for other, entry in previous.artifacts.items():
-        if other != fmt and entry.file in FORMATS.values() and (folder / entry.file).is_file():
+        # every other file (an NNP, an int8 copy) of the same weights stays valid beside the new one
+        if other != fmt and Path(entry.file).name == entry.file and (folder / entry.file).is_file():
             if os.stat(folder).st_dev == os.stat(tmp).st_dev:
                 os.link(folder / entry.file, tmp / entry.file)
             else:

@@ -25,7 +25,7 @@ def tensor_specs(specs: Sequence[TensorSpec]) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class ArtifactEntry:
-    """One file of the folder: ``model.onnx`` or ``model.nnp``."""
+    """One file of the folder: ``model.onnx``, ``model.nnp``, or a quantized ``model.int8.onnx``."""
 
     format: str
     file: str
@@ -35,6 +35,11 @@ class ArtifactEntry:
     # measured against the NNabla graph when NNabla exported it; None when the weights were bound into the
     # shipped graph without NNabla (the binding itself is checked against NNabla's outputs in CI)
     max_relative_error: float | None
+    precision: str = "fp32"
+    # the tolerance this file declares against the reference tensors; None: the manifest's (fp32) tolerance
+    tolerance: float | None = None
+    # int8: how it was made (calibration set, nodes kept in fp32) and its measured error against fp32
+    quantization: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,13 +67,21 @@ class Manifest:
     def weights_name(self) -> str:
         return f"{self.model}.{self.tag}"
 
-    def entry(self, fmt: str) -> ArtifactEntry:
+    def entry(self, key: str) -> ArtifactEntry:
+        """The artifact under ``key``: a format (fp32), or ``format-precision`` (fanzoo.precision.artifact_key)."""
         try:
-            return self.artifacts[fmt]
+            return self.artifacts[key]
         except KeyError:
             have = ", ".join(self.artifacts) or "nothing"
-            raise ArtifactError(f"{self.model} has no {fmt} artifact (the folder holds {have}); "
-                                f"run `fanzoo export {self.weights_name} --format {fmt}`") from None
+            fmt, _, precision = key.partition("-")
+            how = f"--format {fmt}" + (f" --precision {precision}" if precision else "")
+            raise ArtifactError(f"{self.model} has no {key} artifact (the folder holds {have}); "
+                                f"run `fanzoo export {self.weights_name} {how}`") from None
+
+    def tolerance_of(self, key: str) -> float:
+        """The tolerance an artifact declares against the reference tensors."""
+        declared = self.entry(key).tolerance
+        return self.tolerance if declared is None else declared
 
     def crop(self) -> Preprocessing | None:
         """The crop geometry this artifact was made for."""

@@ -1,4 +1,4 @@
-"""Training samples: detector-like boxes, augmentation (flip, rotation, scale, shift, colour) and heatmap targets.
+"""Training examples: a face's crop with its augmentation, as one affine warp, and its heatmap targets.
 
 Geometry follows the predictor: a box becomes (centre, scale) exactly as at inference, and a landmark at
 image point p has heatmap coordinate (p - (c - h/2)) * H / h with h = 200 * scale. Heatmap pixel i is
@@ -6,38 +6,23 @@ coordinate i + 0.5, as the authors' decoder reads it.
 """
 from __future__ import annotations
 
-import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from ..decoding import FLIP_PAIRS
-from ..preprocessing import box_to_center_scale
+from ..preprocessing import box_to_center_scale, crop_corners
 from ..pts import annotated_images, read_pts
 from ..registry import Preprocessing
+from .augment import Augmentation, degrade, occlude, recolour
+from .boxes import detector_like_box, face_key
 
-
-@dataclass(frozen=True)
-class Augmentation:
-    """Random changes per training face. The box jitter (scale, shift) stands for the spread of detector
-    boxes around the mean detector-like box; rotation covers tilted heads that 300-W has few of."""
-
-    flip: float = 0.5  # probability; landmarks swap sides with FLIP_PAIRS
-    rotation: float = 30.0  # degrees, uniform in [-r, r], applied with probability rotate_p
-    rotate_p: float = 0.6
-    scale: float = 0.12  # box size jitter, log-uniform in [1/(1+s), 1+s]
-    shift: float = 0.06  # box centre jitter, in box sizes
-    colour: float = 0.25  # per-channel gain in [1-c, 1+c], brightness offset +-c*64
-    # Target gaussian, in heatmap pixels. The decoder takes the arg-max and nudges it 0.25 px toward the
-    # larger neighbour, so what matters is a peak whose top pixel and neighbour order are unambiguous:
-    # with sigma 1 a neighbour holds 0.61 of the peak, with sigma 2 0.88, which prediction noise flips
-    # easily. Sigma 1 still spreads the gradient over ~3x3 pixels, and at 48 px maps (outer-eye-corner
-    # distance ~13.5 px) it is 0.07 of that distance: tight enough that a peak on one landmark does not
-    # merge with its neighbours' along the jaw and lips.
-    sigma: float = 1.0
+__all__ = ["Augmentation", "Sample", "crop_matrices", "heatmaps", "load_samples", "make_example"]
 
 
 @dataclass(frozen=True)
@@ -47,52 +32,18 @@ class Sample:
     box: tuple[float, float, float, float]  # detector-like box
 
 
-def box_model(samples_dir: Path) -> dict[str, float]:
-    """How dlib HOG boxes sit relative to the landmarks' box (mean offsets and size ratio), measured once.
-
-    Training crops are cut from boxes made this way, so the network sees faces framed as the default
-    detector frames them at inference.
-    """
-    from ..detection.dlib_hog import DlibHogDetector
-    from ..imageio import read_image
-    from ..metrics import iou
-
-    detector = DlibHogDetector()
-    rows = []
-    for image_path, pts_path in annotated_images(samples_dir)[::4]:
-        pts = read_pts(pts_path)
-        (x1, y1), (x2, y2) = pts.min(0), pts.max(0)
-        size = math.sqrt((x2 - x1) * (y2 - y1))
-        found = [b for b in detector.detect(read_image(image_path)) if iou(b.as_tuple(), (x1, y1, x2, y2)) >= 0.3]
-        if found:
-            b = found[0]
-            rows.append(((b.x1 + b.x2) / 2 - (x1 + x2) / 2, (b.y1 + b.y2) / 2 - (y1 + y2) / 2,
-                         b.x2 - b.x1, b.y2 - b.y1, size))
-    a = np.array(rows)
-    return {"dx": float(np.median(a[:, 0] / a[:, 4])), "dy": float(np.median(a[:, 1] / a[:, 4])),
-            "w": float(np.median(a[:, 2] / a[:, 4])), "h": float(np.median(a[:, 3] / a[:, 4])), "n": len(rows)}
-
-
-def detector_like_box(points: np.ndarray, model: dict[str, float]) -> tuple[float, float, float, float]:
-    (x1, y1), (x2, y2) = points.min(0), points.max(0)
-    size = math.sqrt((x2 - x1) * (y2 - y1))
-    cx, cy = (x1 + x2) / 2 + model["dx"] * size, (y1 + y2) / 2 + model["dy"] * size
-    w, h = model["w"] * size, model["h"] * size
-    return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
-
-
-def load_samples(folder: Path, model: dict[str, float]) -> list[Sample]:
-    return [Sample(str(img), pts, detector_like_box(pts, model))
-            for img, pts_path in annotated_images(folder) for pts in [read_pts(pts_path)]]
-
-
-def load_box_model(folder: Path, cache: Path) -> dict[str, float]:
-    if cache.is_file():
-        return json.loads(cache.read_text())
-    model = box_model(folder)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(model, indent=2))
-    return model
+def load_samples(folder: Path, model: Mapping[str, Any], detected: Mapping[str, Any] | None = None) -> list[Sample]:
+    """Every annotated face of ``folder`` with its training box: the detector's own (``detected``, from
+    detections.json) where it found the face, else its typical placement (``model``, boxes.py)."""
+    folder = Path(folder)
+    boxes = {} if detected is None else detected["boxes"]
+    samples = []
+    for image, pts_path in annotated_images(folder):
+        points = read_pts(pts_path)
+        found = boxes.get(face_key(image, folder))
+        box = tuple(float(v) for v in found) if found is not None else detector_like_box(points, model)
+        samples.append(Sample(str(image), points, box))
+    return samples
 
 
 def affine_rows(m: np.ndarray) -> np.ndarray:
@@ -106,17 +57,16 @@ def crop_matrices(box: tuple[float, ...], pre: Preprocessing, angle: float = 0.0
     The crop reproduces the authors' crop geometry (integer corners, then a resize with half-pixel
     centres), and the targets use the decoder's convention, so training sees what inference sees.
     """
-    from ..preprocessing import _corner
-
     center, scale = box_to_center_scale(box, pre)
     size = math.sqrt((box[2] - box[0]) * (box[3] - box[1]))
     center = center + np.array(shift) * size
     scale *= scale_mul
     res, h = float(pre.input_size), pre.scale_factor * scale
-    ul = _corner((1, 1), center, scale, res, pre.scale_factor)
-    br = _corner((res, res), center, scale, res, pre.scale_factor)
-    k = res / float(br[0] - ul[0])
-    to_crop = np.array([[k, 0, (0.5 - ul[0]) * k - 0.5], [0, k, (0.5 - ul[1]) * k - 0.5]])
+    ul, br = crop_corners(center, scale, pre)
+    # the corners are truncated toward zero one by one, so the cut can be a pixel wider than high (or the
+    # reverse) before it is resized to a square: each axis has its own factor, as in the inference crop
+    kx, ky = res / float(br[0] - ul[0]), res / float(br[1] - ul[1])
+    to_crop = np.array([[kx, 0, (0.5 - ul[0]) * kx - 0.5], [0, ky, (0.5 - ul[1]) * ky - 0.5]])
     t = pre.heatmap_size / h
     to_heatmap = np.array([[t, 0, -t * (center[0] - h / 2)], [0, t, -t * (center[1] - h / 2)]])
     rotate = affine_rows(cv2.getRotationMatrix2D((float(center[0]), float(center[1])), angle, 1.0))
@@ -159,10 +109,11 @@ def make_example(sample: Sample, pre: Preprocessing, aug: Augmentation | None, r
         crop = crop[:, ::-1]
         coords = coords[FLIP_PAIRS].copy()
         coords[:, 0] = pre.heatmap_size - coords[:, 0]  # pixel i <-> H-1-i, coordinate c = i + 0.5
+    if aug is not None:
+        crop = degrade(occlude(crop, aug, rng), aug, rng)
     x = crop.astype(np.float32)
     if aug is not None:
-        gain = rng.uniform(1 - aug.colour, 1 + aug.colour, 3).astype(np.float32)
-        x = np.clip(x * gain + rng.uniform(-aug.colour, aug.colour) * 64, 0, 255)
+        x = recolour(x, aug, rng)
     coords = coords.astype(np.float32)
     target = heatmaps(coords, pre.heatmap_size, aug.sigma if aug else 1.0)
     return np.ascontiguousarray(x.transpose(2, 0, 1) / 255.0, dtype=np.float32), target, coords

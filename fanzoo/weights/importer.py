@@ -90,7 +90,7 @@ def import_file(spec: ModelSpec, source: Path | str, tag: str | None = None, sub
     params, fmt = read_any_weights(source)
     digest = sha256_file(source)
     weights = tag_named(spec, tag_for_file(spec, digest, tag))
-    if not weights.user and (subpixel or license):
+    if not weights.user and ((subpixel or weights.subpixel) != weights.subpixel or license):
         raise WeightsError(f"{weights.name} is a registered tag: its decoding and licence are the registry's")
     return store_weights(spec, weights, params, source, fmt, digest, subpixel, license, bind_onnx)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from fanzoo.backend import DeviceStatus, check_artifact, check_feeds
+from fanzoo.backend import DeviceStatus, check_artifact, check_feeds, parse_device
 from fanzoo.errors import ArtifactError, BackendUnavailableError
 from fanzoo.hookspecs import hookimpl
 
@@ -33,16 +33,17 @@ def _cuda_extension() -> str | None:
 def extension_context(device: str) -> Any:
     from nnabla.ext_utils import get_extension_context
 
+    kind, index = parse_device(device)
     if device == "cpu":
         return get_extension_context("cpu", type_config="float")
-    if device == "cuda":
+    if kind == "cuda":
         if _cuda_extension() is None:
             raise BackendUnavailableError(CUDA_HINT)
         try:
-            return get_extension_context("cudnn", type_config="float")
+            return get_extension_context("cudnn", device_id=str(index), type_config="float")
         except Exception as exc:  # the extension raises plain RuntimeErrors when no GPU or driver is found
             raise BackendUnavailableError(f"NNabla cannot use CUDA here: {exc}") from exc
-    raise BackendUnavailableError(f"nnabla has no device {device!r}; choose cpu or cuda")
+    raise BackendUnavailableError(f"nnabla has no device {device!r}; choose cpu, cuda or cuda:N")
 
 
 class NnablaSession:

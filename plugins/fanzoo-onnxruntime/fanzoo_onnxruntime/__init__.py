@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 
-from fanzoo.backend import DeviceStatus, check_artifact, check_feeds
+from fanzoo.backend import DeviceStatus, check_artifact, check_feeds, parse_device
 from fanzoo.errors import ArtifactError, BackendUnavailableError
 from fanzoo.hookspecs import hookimpl
+
+from . import graph_cache
+
+log = logging.getLogger(__name__)
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 RUNTIMES = ("onnxruntime", "onnxruntime-gpu")  # one `onnxruntime` module: never both at once
@@ -47,8 +52,9 @@ def _runtime_version() -> str | None:
 class OnnxRuntimeSession:
     """One InferenceSession; inputs are validated against the model's declared shapes first."""
 
-    def __init__(self, session) -> None:
+    def __init__(self, session, threads: int = 0) -> None:
         self._session = session
+        self.threads = threads  # intra-op threads asked for; 0: ONNX Runtime's default (one per physical core)
         self.input_names = tuple(i.name for i in session.get_inputs())
         self.output_names = tuple(o.name for o in session.get_outputs())
         self._shapes = {i.name: tuple(d if isinstance(d, int) else None for d in i.shape)
@@ -66,6 +72,7 @@ class OnnxRuntimeBackend:
 
     name = "onnxruntime"
     artifact_format = "onnx"
+    precisions = ("fp32", "int8")  # int8: the quantized artifact (fanzoo.export.quantize); no compute precision
     description = "ONNX Runtime (CPUExecutionProvider; CUDAExecutionProvider with onnxruntime-gpu)"
 
     def version(self) -> str | None:
@@ -88,9 +95,10 @@ class OnnxRuntimeBackend:
 
     def load(self, artifact: Path, device: str = "cpu", threads: int | None = None) -> OnnxRuntimeSession:
         path = check_artifact(Path(artifact), ".onnx")
-        if device not in PROVIDERS:
-            raise BackendUnavailableError(f"onnxruntime has no device {device!r}; choose from {', '.join(PROVIDERS)}")
-        status = {s.device: s for s in self.devices()}[device]
+        kind, index = parse_device(device)
+        if kind not in PROVIDERS or (kind == "cpu" and index):
+            raise BackendUnavailableError(f"onnxruntime has no device {device!r}; choose cpu, cuda or cuda:N")
+        status = {s.device: s for s in self.devices()}[kind]
         if not status.available:
             # never fall back to the CPU: a user who asked for CUDA must know it is not being used
             raise BackendUnavailableError(f"onnxruntime cannot run on {device} here: {status.reason}")
@@ -102,13 +110,40 @@ class OnnxRuntimeBackend:
         options.intra_op_num_threads = threads or int(os.environ.get("FANZOO_THREADS", "0"))
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # cuda:N picks the GPU by index through the provider's own option
+        provider = (PROVIDERS[kind], {"device_id": index}) if kind == "cuda" else PROVIDERS[kind]
         try:
-            session = ort.InferenceSession(str(path), options, providers=[PROVIDERS[device]])
+            session = _create_session(ort, path, options, provider)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
             raise ArtifactError(f"onnxruntime cannot load {path}: {str(exc).splitlines()[0]}") from exc
-        if device == "cuda" and PROVIDERS["cuda"] not in session.get_providers():
+        if kind == "cuda" and PROVIDERS["cuda"] not in session.get_providers():
             raise BackendUnavailableError("onnxruntime created the session without CUDA (driver or cuDNN missing?)")
-        return OnnxRuntimeSession(session)
+        return OnnxRuntimeSession(session, options.intra_op_num_threads)
+
+
+def _create_session(ort, path: Path, options, provider: str | tuple[str, dict]):
+    """An InferenceSession, from ONNX Runtime's saved optimized graph when there is one (graph_cache)."""
+    if provider != PROVIDERS["cpu"] or not graph_cache.enabled():
+        # the CPU is where the cache was measured; a GPU provider's optimized graph is not verified here
+        return ort.InferenceSession(str(path), options, providers=[provider])
+    final = graph_cache.cached_graph(path, ort.__version__, provider)
+    if final.is_file():
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        try:
+            return ort.InferenceSession(str(final), options, providers=[provider])
+        except Exception as exc:  # a damaged cache file: say so, drop it, optimize the artifact again
+            log.warning("ignoring unreadable cached graph %s (%s)", final, str(exc).splitlines()[0])
+            final.unlink(missing_ok=True)
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    tmp = graph_cache.temporary_target(final)
+    options.optimized_model_filepath = str(tmp)
+    try:
+        session = ort.InferenceSession(str(path), options, providers=[provider])
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    graph_cache.publish(tmp, final, path)
+    return session
 
 
 @hookimpl

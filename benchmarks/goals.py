@@ -1,0 +1,127 @@
+"""The speed issue's goal rows, computed from one run's benchmarks: what, goal, measured, met, and the command.
+
+Every ratio here divides two medians that were taken in alternation in one test (benchmarks/test_goals.py),
+or, for accuracy, two evaluations of the same faces.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+NME_BUDGET = 0.10  # NME points a faster precision may cost
+# a precision counts as faster only by more than this: a default should not flip on run-to-run noise
+SPEED_MARGIN = 0.10
+QUICK_MINUTES = 15
+
+SIDE = "pytest benchmarks/test_goals.py -k 'side_by_side and {model}'"
+PROCESS = "pytest benchmarks/test_goals.py -k test_process"
+STARTUP = "pytest benchmarks/test_goals.py -k 'startup and {model}'"
+NME = "fanzoo evaluate ../shared/data/300w/testset/helen --precision {precision}"
+
+
+def _find(benchmarks: Iterable[dict], kind: str, model: str, **match: object) -> dict | None:
+    for b in benchmarks:
+        info = b.get("extra_info", {})
+        if info.get("kind") == kind and info.get("model") == model and all(info.get(k) == v for k, v in match.items()):
+            return info
+    return None
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f}" if seconds >= 0.01 else f"{seconds * 1000:.2f}"
+
+
+def _row(what: str, goal: str, measured: str, met: bool | None, command: str) -> dict:
+    return {"what": what, "goal": goal, "measured": measured, "command": command,
+            "met": "n/a" if met is None else ("met" if met else "NOT met")}
+
+
+def nme_change(benchmarks: list[dict], model: str) -> float | None:
+    """int8 NME minus fp32 NME on the HELEN test, in points; None unless both were measured."""
+    fp32, int8 = (_find(benchmarks, "nme", model, precision=p) for p in ("fp32", "int8"))
+    if not fp32 or not int8 or fp32.get("images") != int8.get("images"):
+        return None
+    return 100 * (int8["nme_eye"] - fp32["nme_eye"])
+
+
+def precision_choice(benchmarks: list[dict], model: str) -> tuple[str, str] | None:
+    """(chosen precision, why): the fastest end to end (by more than SPEED_MARGIN) whose NME cost is measured and
+    within budget."""
+    side = _find(benchmarks, "side-by-side", model)
+    if not side:
+        return None
+    t = side["medians_s"]
+    change = nme_change(benchmarks, model)
+    int8_ok = change is not None and change <= NME_BUDGET
+    faster = t.get("end-to-end int8", float("inf")) < (1 - SPEED_MARGIN) * t["end-to-end fp32"]
+    speed = f"int8 {t['end-to-end fp32'] / t.get('end-to-end int8', float('nan')):.2f}x the speed of fp32"
+    if faster and int8_ok:
+        return "int8", f"{speed}, NME {change:+.2f} points"
+    if change is None:
+        return "fp32", f"{speed}; int8's NME cost unmeasured (no trained weights here), so fp32"
+    return "fp32", f"{speed}, NME {change:+.2f} points"
+
+
+def goal_rows(benchmarks: list[dict], duration_s: float | None, full: bool) -> list[dict]:
+    from fanzoo.plugins import get_model
+
+    rows = []
+    fan = _find(benchmarks, "side-by-side", "2dfan4")
+    if fan and "pytorch end-to-end" in fan["medians_s"]:
+        t = fan["medians_s"]
+        r = t["pytorch end-to-end"] / t["end-to-end int8"]
+        rows.append(_row("FAN-4 int8, given boxes, end to end, per face", ">= 2x faster than PyTorch fp32",
+                         f"{r:.2f}x ({ms(t['end-to-end int8'] / fan['faces'])} vs "
+                         f"{ms(t['pytorch end-to-end'] / fan['faces'])} ms a face)", r >= 2, SIDE.format(model="2dfan4")))
+    lite = _find(benchmarks, "side-by-side", "2dfan-lite")
+    if lite:
+        t = lite["medians_s"]
+        r = t["end-to-end fp32"] / t["network fp32"]
+        rows.append(_row("2dfan-lite, given boxes, batch 8: end to end / network, a face", "<= 1.2",
+                         f"{r:.2f} ({ms(t['end-to-end fp32'] / 8)} / {ms(t['network fp32'] / 8)} ms)", r <= 1.2,
+                         SIDE.format(model="2dfan-lite")))
+    for model in ("2dfan-lite", "2dfan4"):
+        choice = precision_choice(benchmarks, model)
+        if choice:
+            spec = get_model(model)
+            registered = f"{spec.default_backend} {spec.default_precision}"
+            rows.append(_row(f"{model}: default precision and runtime", "fastest with NME cost <= +0.10",
+                             f"registry: {registered}; measured: onnxruntime {choice[0]} ({choice[1]})",
+                             spec.default_precision == choice[0] and spec.default_backend == "onnxruntime",
+                             SIDE.format(model=model)))
+    change = nme_change(benchmarks, "2dfan-lite")
+    if change is not None:
+        rows.append(_row("2dfan-lite int8, NME change on the HELEN test", "<= +0.10 points", f"{change:+.3f} points",
+                         change <= NME_BUDGET, NME.format(precision="int8") + " (and fp32)"))
+    if fan:
+        t = fan["medians_s"]
+        over = (t["end-to-end fp32"] - t["network fp32"]) / t["network fp32"]
+        rows.append(_row("FAN-4 fp32 pipeline overhead (end to end - network)", "<= 5% of network",
+                         f"{100 * over:.1f}% ({ms(t['end-to-end fp32'])} vs {ms(t['network fp32'])} ms, 8 faces)",
+                         over <= 0.05, SIDE.format(model="2dfan4")))
+    proc = _find(benchmarks, "process", "2dfan4")
+    if proc:
+        t = proc["medians_s"]
+        r = t["process fp32"] / t["pytorch end-to-end (steady state)"]
+        rows.append(_row(f"FAN-4 fp32, a whole `fanzoo predict` process over {proc['faces']} given boxes, a face",
+                         "<= 0.77x the authors' steady state", f"{r:.2f}x ({ms(t['process fp32'] / proc['faces'])} vs "
+                         f"{ms(t['pytorch end-to-end (steady state)'] / proc['faces'])} ms a face)", r <= 0.77, PROCESS))
+    for model in ("2dfan4", "2dfan-lite"):
+        start = _find(benchmarks, "startup", model)
+        if start and "process fp32, baseline" in start["medians_s"]:
+            t = start["medians_s"]
+            warm = t["one face in a warm process"]
+            now, before = t["process fp32"] - warm, t["process fp32, baseline"] - warm
+            rows.append(_row(f"{model}: process start to first face (process - the face's own time)",
+                             "<= 0.5x the baseline's", f"{now / before:.2f}x ({ms(now)} vs {ms(before)} ms)",
+                             now / before <= 0.5, STARTUP.format(model=model)))
+    shift = _find(benchmarks, "int8-shift", "2dfan4")
+    if shift:
+        rows.append(_row("FAN-4 int8 against fp32, landmark shift on held-out real faces (seeded weights)", "measured",
+                         f"mean {shift['shift_mean_heatmap_px']:.3f}, max {shift['shift_max_heatmap_px']:.2f} heatmap px",
+                         None, "pytest benchmarks/test_accuracy.py -k 'landmark_shift and 2dfan4'"))
+    if duration_s is not None:
+        minutes = duration_s / 60
+        rows.append(_row("`pytest benchmarks/` (the default selection)", f"<= {QUICK_MINUTES} min",
+                         f"{minutes:.1f} min" + (" (this was --full)" if full else ""),
+                         None if full else minutes <= QUICK_MINUTES, "pytest benchmarks/"))
+    return rows

@@ -1,0 +1,160 @@
+"""The speed goals, each measured side by side: the contenders take turns, round after round, in one test.
+
+On a shared machine the load changes from minute to minute, so a ratio of two medians taken minutes apart
+says little; taken in alternation, both see the same load. Each test stores every contender's median in
+``extra_info``; benchmarks/report.py turns them into the goal rows of RESULTS.md and the terminal summary.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from .baseline import baseline_command
+from .conftest import CACHE, THREADS, artifact_dir, network_inputs
+from .scenes import FACE_BOX, PHOTO, tiled
+from .test_latency import sessions
+
+FACES = 8  # the batch size and the faces of one scene
+PROCESS_FACES = 24
+CLI = ["-c", "import sys; from fanzoo.cli import main; sys.exit(main())"]
+
+
+def alternate(benchmark, contenders: dict[str, Callable[[], float | None]], rounds: int, smoke: bool) -> dict[str, float]:
+    """Run every contender once per round, in turn; medians in seconds. A contender may return its own timing
+    (a peer that times itself), else it is timed here."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+
+    def one_round() -> None:
+        for name, run in contenders.items():
+            start = time.perf_counter()
+            reported = run()
+            times[name].append(reported if reported is not None else time.perf_counter() - start)
+
+    if not smoke:
+        for run in contenders.values():  # warm-up: first-run allocations, caches, lazy imports
+            run()
+    benchmark.pedantic(one_round, rounds=1 if smoke else rounds)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def untimed(run: Callable[[], object]) -> Callable[[], None]:
+    """A contender timed by ``alternate`` (its return value is dropped)."""
+    def call() -> None:
+        run()
+    return call
+
+
+def predictor_for(model: str, precision: str):
+    from fanzoo.plugins import get_model
+    from fanzoo.predictor import Predictor
+    from fanzoo.weights.tags import lookup
+
+    landmarks, depth = sessions(model, "onnxruntime", precision)
+    return Predictor(get_model(model), landmarks, depth, batch_size=FACES, subpixel=lookup(model).weights.subpixel)
+
+
+@pytest.mark.int8
+@pytest.mark.parametrize("model", ["2dfan-lite", "2dfan4"])
+def test_side_by_side(benchmark, model: str, torch_peers, smoke: bool) -> None:
+    """Network and end to end (given boxes, 8 faces, batch 8), fp32 and int8, and the authors' pipeline."""
+    from fanzoo.plugins import get_model
+
+    image, boxes = tiled(FACES)
+    x = network_inputs(model, FACES)
+    contenders: dict[str, Callable[[], float | None]] = {}
+    for precision in ("fp32", "int8"):
+        predictor = predictor_for(model, precision)
+        session = predictor.landmark_session
+        contenders[f"network {precision}"] = untimed(lambda s=session: s.run({s.input_names[0]: x}))
+        contenders[f"end-to-end {precision}"] = untimed(lambda p=predictor: p.predict(image, boxes))
+    if get_model(model).preprocessing.input_size == 256:  # the authors' networks take 256-pixel crops
+        peer = torch_peers(model)
+        contenders["pytorch end-to-end"] = lambda: peer.e2e(image, boxes)
+        contenders["pytorch network"] = lambda: peer.net(FACES)
+    benchmark.group = f"side by side: {model}, {FACES} faces"
+    medians = alternate(benchmark, contenders, 5, smoke)
+    benchmark.extra_info.update(kind="side-by-side", model=model, runtime="onnxruntime", batch=FACES, faces=FACES,
+                                threads=THREADS, medians_s=medians)
+
+
+def write_scene(folder: Path, faces: int) -> tuple[Path, Path]:
+    image, boxes = tiled(faces)
+    import cv2
+
+    path = folder / f"faces{faces}.png"
+    cv2.imwrite(str(path), image[:, :, ::-1])
+    boxes_json = folder / f"faces{faces}.json"
+    boxes_json.write_text(json.dumps({path.name: boxes.tolist()}))
+    return path, boxes_json
+
+
+def process(args: list[str], env: dict[str, str] | None = None) -> None:
+    out = subprocess.run([sys.executable, *CLI, *args], env={**os.environ, **(env or {})}, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"fanzoo {' '.join(args[:3])} failed: {out.stderr[-500:]}")
+
+
+def cli_contenders(model: str, args: list[str], precisions: tuple[str, ...], tmp: Path,
+                   cold: bool = False) -> dict[str, Callable[[], None]]:
+    """`fanzoo predict` processes: this tree with its ONNX Runtime graph cache, without it (``cold``), and the
+    baseline tree."""
+    common = ["predict", "--model", model, "--threads", str(THREADS), *args]
+    out: dict[str, Callable[[], None]] = {}
+    for precision in precisions:
+        artifact_dir(model, "onnx", precision)
+        run = [*common, "--artifacts", str(CACHE), "--precision", precision, "--json", str(tmp / "out.json")]
+        out[f"process {precision}"] = lambda r=run: process(r)
+        if precision == "fp32" and cold:
+            out[f"process {precision}, no graph cache"] = lambda r=run: process(r, {"FANZOO_ORT_CACHE": "0"})
+    baseline = baseline_command(model)
+    if baseline is not None:
+        command, env, artifacts = baseline
+        run = [*common, "--artifacts", str(artifacts), "--json", str(tmp / "base.json")]
+        out["process fp32, baseline"] = lambda: _baseline(command, env, run)
+    return out
+
+
+def _baseline(command: list[str], env: dict[str, str], args: list[str]) -> None:
+    out = subprocess.run([*command, *args], env={**os.environ, **env}, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"baseline fanzoo failed: {out.stderr[-500:]}")
+
+
+@pytest.mark.int8
+@pytest.mark.parametrize("model", ["2dfan4"])
+def test_process(benchmark, model: str, torch_peers, smoke: bool, tmp_path: Path) -> None:
+    """A whole `fanzoo predict` process over 24 given boxes, against the authors' pipeline in steady state."""
+    image_path, boxes_json = write_scene(tmp_path, PROCESS_FACES)
+    contenders = cli_contenders(model, ["--boxes-json", str(boxes_json), str(image_path)], ("fp32", "int8"), tmp_path)
+    image, boxes = tiled(PROCESS_FACES)
+    peer = torch_peers(model)
+    contenders["pytorch end-to-end (steady state)"] = lambda: peer.e2e(image, boxes)
+    benchmark.group = f"process: {model}, {PROCESS_FACES} faces"
+    medians = alternate(benchmark, contenders, 3, smoke)
+    benchmark.extra_info.update(kind="process", model=model, runtime="onnxruntime", batch=PROCESS_FACES,
+                                faces=PROCESS_FACES, threads=THREADS, medians_s=medians)
+
+
+@pytest.mark.parametrize("model", ["2dfan-lite", "2dfan4"])
+def test_startup(benchmark, model: str, smoke: bool, tmp_path: Path) -> None:
+    """Process start to first face: a `fanzoo predict` process on one face, minus the same face in a warm process."""
+    box = ",".join(str(int(v)) for v in FACE_BOX)
+    contenders: dict[str, Callable[[], float | None]] = dict(
+        cli_contenders(model, ["--box", box, str(PHOTO)], ("fp32",), tmp_path, cold=True))
+    from fanzoo.imageio import read_image
+
+    predictor = predictor_for(model, "fp32")
+    photo = read_image(PHOTO)
+    contenders["one face in a warm process"] = untimed(lambda: predictor.predict(photo, [FACE_BOX]))
+    benchmark.group = f"start-up: {model}, 1 face"
+    medians = alternate(benchmark, contenders, 5, smoke)
+    benchmark.extra_info.update(kind="startup", model=model, runtime="onnxruntime", batch=1, faces=1,
+                                threads=THREADS, medians_s=medians)

@@ -1,0 +1,4 @@
+"""`python -m fanzoo`: the same command as `fanzoo`."""
+from .cli import main
+
+main()
