@@ -201,3 +201,19 @@ def test_every_model_exports_to_nnp_and_onnx(model: str, tmp_path: Path) -> None
     if model == "3dfan4":
         assert manifest.depth_model == {"name": "resnetdepth", "path": "../resnetdepth"}
         assert read_manifest(tmp_path / "resnetdepth").artifacts
+
+
+def test_export_json_is_the_manifests(tiny, tmp_path: Path) -> None:
+    """`fanzoo export --json -` prints the manifests as JSON objects (not reprs of Python objects)."""
+    from click.testing import CliRunner
+
+    from fanzoo.cli import cli
+    from fanzoo.cli import export as _  # noqa: F401
+
+    result = CliRunner().invoke(cli, ["export", "tinyfan", "--format", "onnx", "--random-weights", "3", "--bind",
+                                      "--out", str(tmp_path), "--json", "-"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (manifest,) = json.loads(result.stdout)
+    assert manifest["artifacts"]["onnx"]["file"] == "model.onnx" and manifest["tag"] == "seed-3"
+    assert manifest["made_by"] == "binding" and manifest["decoding"] == {"subpixel": "quarter"}
+    assert manifest == read_manifest(tmp_path / "tinyfan").to_dict()
