@@ -36,9 +36,18 @@ def machine_lines(machine: dict) -> list[str]:
     if threads:
         lines += ["", "Threads, pinned for this run:", ""] + [f"- {k}: {v}" for k, v in threads.items()]
     if machine.get("load_average_at_end"):
-        lines += ["", f"Load average (1, 5, 15 min) when the run ended: {machine['load_average_at_end']} on "
-                      f"{machine.get('cores', '?')} cores; other work shared the machine, which is why goals are "
-                      "measured side by side."]
+        start = machine.get("load_average_at_start")
+        lines += ["", f"Load average (1, 5, 15 min) {'at the start ' + str(start) + ', ' if start else ''}at the end "
+                      f"{machine['load_average_at_end']}, on {machine.get('cores', '?')} cores: other work shared the "
+                      "machine, which is why the goals are measured side by side."]
+    pinned, usable = machine.get("threads_per_runtime"), machine.get("usable_cores")
+    if pinned is None and str(threads.get("onnxruntime", "")).split(" ")[0].isdigit():
+        pinned = int(threads["onnxruntime"].split(" ")[0])
+    if pinned and usable and pinned < usable:
+        lines += ["", f"Every runtime ran on {pinned} thread(s) of {usable} cores (FANZOO_BENCH_THREADS): with more "
+                      "runnable threads than cores, a runtime's thread pool waits at every layer for a thread the "
+                      "system has paused (ONNX Runtime's FAN-4 took 4x longer on 2 threads than on 1 here), which "
+                      "measures the contention rather than the runtime."]
     return lines
 
 
@@ -89,7 +98,8 @@ def render(data: dict) -> str:
            "`pytest benchmarks/ --benchmark-json=benchmarks/results.json` (the default selection)")
     lines = ["# fanzoo benchmark results", "",
              f"Measured by {how} on {data.get('datetime', '?')[:19]} UTC, in {machine.get('duration_s', 0) / 60:.0f} "
-             "min, and rendered from the committed `benchmarks/results.json` by `python -m benchmarks.report`.", "",
+             "min" + (f" ({machine['cpu_s'] / 60:.0f} min of CPU time)" if machine.get("cpu_s") else "")
+             + ", and rendered from the committed `benchmarks/results.json` by `python -m benchmarks.report`.", "",
              *([f"Rows of later runs replace the first run's (runs at {', '.join(data['fanzoo_runs'])} UTC): "
                 "a fix to a peer was re-measured without re-running everything.", ""]
                if len(data.get("fanzoo_runs", [])) > 1 else []),
@@ -100,7 +110,8 @@ def render(data: dict) -> str:
               "There are no trained FAN-4 weights here: FAN-4's int8 cost is a landmark shift against fp32, not an NME.",
               ""]
     benchmarks = data["benchmarks"]
-    goals = goal_rows(benchmarks, None, machine.get("selection") == "full")
+    goals = goal_rows(benchmarks, machine.get("duration_s"), machine.get("selection") == "full", machine.get("cpu_s"),
+                      machine.get("load_average_at_end"))
     if goals:
         lines.extend(["## Goals", "", "| what | goal | measured | | command |", "|---|---|---|---|---|"])
         lines += [f"| {g['what']} | {g['goal']} | {g['measured']} | {g['met']} | `{g['command']}` |" for g in goals]
@@ -124,6 +135,16 @@ def render(data: dict) -> str:
                 label = faces if "pixels" not in info else f"{info['pixels'] / 1e6:.2f} MP"
                 lines.append(f"| {label} | {ms(r['stats']['median'])} | {ms(r['stats']['median'] / info['batch'])} |")
             lines.append("")
+    checks = groups.get("artifact check", [])
+    if checks:
+        lines.extend(["## Cost of checking an artifact's sha256 before it is loaded", "",
+                      "| file | check | median ms | rounds |", "|---|---|---|---|"])
+        for r in sorted(checks, key=lambda r: -r["stats"]["median"]):
+            info = r["extra_info"]
+            lines.append(f"| {info['megabytes']} MB | {info['case']} | {ms(r['stats']['median'])} | "
+                         f"{r['stats']['rounds']} |")
+        lines.extend(["", "A file is hashed on its first use and again only after it changes (its size, "
+                      "modification time, inode or inode change time); otherwise the remembered result is used.", ""])
     lines.extend(throughput_section(groups))
     binding = [r for g, rs in groups.items() if g.startswith("binding:") for r in rs]
     if binding:
@@ -176,6 +197,11 @@ def render(data: dict) -> str:
         from .video import render as render_video
 
         lines.append(render_video(json.loads(video.read_text(encoding="utf-8"))))
+    backends = ROOT / "benchmarks" / "results_backends.json"  # benchmarks/backend_precision.py's own runs
+    if backends.is_file():
+        from .backend_precision import render as render_backends
+
+        lines.append(render_backends(json.loads(backends.read_text())))
     return "\n".join(lines) + "\n"
 
 
@@ -209,6 +235,7 @@ def throughput_section(groups: dict[str, list[dict]]) -> list[str]:
         return []
     base = next((r["stats"]["median"] for r in rows if r["extra_info"]["engine"].startswith("single-process CLI (")),
                 None)
+    one_thread = next((r["stats"]["median"] for r in rows if "one thread" in r["extra_info"]["engine"]), None)
     loads = [r["extra_info"]["load_average"] for r in rows if "load_average" in r["extra_info"]]
     out = ["## Throughput: whole commands on the 300-W HELEN test images", "",
            "Each round times one command from start to exit (interpreter, model load, Ray start or connection",
@@ -222,13 +249,16 @@ def throughput_section(groups: dict[str, list[dict]]) -> list[str]:
            "`python -m benchmarks.report --update FILE` (`--other-machine` when the sections above are older).",
            *([f"The machine was shared with other work: its load average was {min(loads):.1f} to {max(loads):.1f} "
               f"on {rows[0]['extra_info'].get('cores', '?')} cores as the benchmarks started."] if loads else []),
-           "", "| engine | images | median s | images/s | time vs single-process CLI | max landmark diff (px) | rounds |",
-           "|---|---|---|---|---|---|---|"]
+           "Time ratios divide by the single-process CLI's median (as users run it), and by its one-thread run",
+           "(each Ray session has one thread too): the second ratio is the Ray engine's own overhead or gain.",
+           "", "| engine | images | median s | images/s | time vs single-process CLI | vs its one-thread run | "
+           "max landmark diff (px) | rounds |", "|---|---|---|---|---|---|---|---|"]
+    ratio = lambda med, by: f"{med / by:.2f}x" if by else "-"
     for r in sorted(rows, key=lambda r: r["stats"]["median"]):
         info, med = r["extra_info"], r["stats"]["median"]
         diff = info.get("max_landmark_difference_px")
         out.append(f"| {info['engine']} | {info['images']} | {med:.1f} | {info['images'] / med:.1f} | "
-                   f"{f'{med / base:.2f}x' if base else '-'} | {'-' if diff is None else f'{diff:.1e}'} | "
+                   f"{ratio(med, base)} | {ratio(med, one_thread)} | {'-' if diff is None else f'{diff:.1e}'} | "
                    f"{r['stats']['rounds']} |")
     start = [r["extra_info"]["cluster_start_s"] for r in rows if "cluster_start_s" in r["extra_info"]]
     if start:
@@ -243,12 +273,13 @@ def throughput_section(groups: dict[str, list[dict]]) -> list[str]:
 
 
 def detectors_section(groups: dict[str, list[dict]]) -> list[str]:
-    """One row per detector: HELEN recall and NME, demo-photo hits and false positives, time per photo size."""
+    """Per detector: HELEN recall and NME, demo-photo hits and false positives, and time per photo size."""
     infos = [b for g, rows in groups.items() if g.startswith("detectors: ") for b in rows]
     if not infos:
         return []
     rows: dict[str, dict] = {}
     demo: dict[str, dict] = {}
+    times: dict[str, dict[float, str]] = {}
     for bench in infos:
         info = bench["extra_info"]
         row = rows.setdefault(info["detector"], {})
@@ -259,27 +290,38 @@ def detectors_section(groups: dict[str, list[dict]]) -> list[str]:
             row.update(demo_found=f"{info['found']}/{info['faces']}", demo_false=str(info["false_positives"]))
             demo[info["detector"]] = info["photos"]
         elif info["kind"] == "detector-time":
-            row[f"ms {info['pixels'] / 1e6:.2f}"] = ms(bench["stats"]["median"])
-    sizes = sorted({k for r in rows.values() for k in r if k.startswith("ms ")}, key=lambda k: float(k[3:]))
+            times.setdefault(info["detector"], {})[info["pixels"] / 1e6] = (
+                f"{ms(bench['stats']['median'])} / {ms(info['cpu_seconds_one_thread'])}")
     lines = ["## Face detectors (each at its defaults; 2dfan-lite with each detector's boxes)", "",
-             "| detector | HELEN faces found | NME (eye corners) | failure@0.08 | demo faces found | demo false positives | "
-             + " | ".join(f"ms at {k[3:]} MP" for k in sizes) + " |",
-             "|---|---|---|---|---|---|" + "---|" * len(sizes)]
-    for name, row in sorted(rows.items(), key=lambda item: item[0]):
-        cells = [row.get(k, "-") for k in ("found", "nme", "failure", "demo_found", "demo_false", *sizes)]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+             "| detector | HELEN faces found | NME (eye corners) | failure@0.08 | demo faces found | demo false positives |",
+             "|---|---|---|---|---|---|"]
+    for name, row in sorted(rows.items()):
+        if "found" in row or "demo_found" in row:
+            cells = [row.get(k, "-") for k in ("found", "nme", "failure", "demo_found", "demo_false")]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "A HELEN face is found when a detection overlaps its landmarks' box (IoU >= 0.3); a missed face is",
               "aligned from its ground-truth box. Detector boxes are mapped to the framing 2dfan-lite was trained on",
-              "(fanzoo.detection.framing) unless the row says not. Demo photos: faces found / false positives.", ""]
+              "(fanzoo.detection.framing) unless the row says not.", ""]
     if demo:
         names = sorted(demo)
         photos = sorted({p for d in demo.values() for p in d})
-        lines += ["| photo | faces | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+        lines += ["Demo photos, faces found / false positives (detections that hold no marked face centre,",
+                  "benchmarks/demo_faces.json):", "",
+                  "| photo | faces | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
         for photo in photos:
             faces = next(d[photo]["faces"] for d in demo.values() if photo in d)
             cells = [f"{demo[n][photo]['found']} / {demo[n][photo]['false_positives']}" if photo in demo[n] else "-"
                      for n in names]
             lines.append(f"| {photo} | {faces} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if times:
+        sizes = sorted({mp for t in times.values() for mp in t})
+        lines += ["Time per photo (examples/images/astronaut.jpg resized), detection only: median wall ms with the",
+                  "runtime's threads / median CPU ms on one thread. The CPU time is the figure to compare when the",
+                  "machine is shared with other work.", "",
+                  "| detector | " + " | ".join(f"{mp:.2f} MP" for mp in sizes) + " |", "|---|" + "---|" * len(sizes)]
+        for name, row in sorted(times.items()):
+            lines.append(f"| {name} | " + " | ".join(row.get(mp, "-") for mp in sizes) + " |")
         lines.append("")
     return lines
 

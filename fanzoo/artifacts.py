@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .contract import check_contract, check_depth_pairing, depth_in_folder
-from .errors import ArtifactError, FanzooError, WeightsNotFoundError
-from .export.manifest import Manifest, read_manifest
+from .errors import ArtifactError, WeightsNotFoundError
+from .export.manifest import MANIFEST, Manifest, StaleManifestError, read_manifest
+from .export.verify import artifact_path, known_sha256, verify_artifact
 from .precision import FP32, artifact_key
 from .registry import WeightTag
-from .weights.store import bundled_weights, home, how_to_get, local_weights, sha256_file, weights_fingerprint
+from .weights.store import bundled_weights, cached_weights, home, how_to_get, local_weights, read_record
 from .weights.tags import TaggedModel, depth_of, lookup
 
 log = logging.getLogger(__name__)
@@ -47,26 +48,35 @@ def bundled_artifacts(tag: WeightTag) -> Path | None:
     return weights.with_suffix("") if weights is not None else None
 
 
+def weights_fingerprint(tag: WeightTag) -> str | None:
+    """sha256 of the tag's weights here: the record's (hashed at import) or the bundled file's (hashed once
+    per change of the file); None without weights."""
+    path = local_weights(tag)
+    if path is None:
+        return None
+    if path == cached_weights(tag):
+        record = read_record(tag.model, tag.tag)
+        if record is not None:
+            return record.weights_sha256
+    return known_sha256(path)
+
+
 def _usable(folder: Path, key: str, tag: str | None, fingerprint: str | None) -> Manifest | None:
+    """The folder's manifest if it holds a ``key`` artifact of tag ``tag`` made from ``fingerprint`` (any when
+    None); None when there is none or it is out of date. A damaged manifest is an error, never skipped."""
+    if not (folder / MANIFEST).is_file():
+        return None
     try:
         manifest = read_manifest(folder)
-        entry = manifest.entry(key)
-    except FanzooError:
+    except StaleManifestError:  # another schema: made anew
         return None
-    if not (folder / entry.file).is_file():
+    if key not in manifest.artifacts or not artifact_path(folder, manifest.entry(key)).is_file():
         return None
     if tag is not None and manifest.tag != tag:
         return None
     if fingerprint is not None and manifest.weights_sha256 != fingerprint:
         return None
     return manifest
-
-
-def _verified(folder: Path, manifest: Manifest, key: str, what: str) -> Path:
-    path = folder / manifest.entry(key).file
-    if sha256_file(path) != manifest.entry(key).sha256:  # damaged: say so, never load it
-        raise ArtifactError(f"{path} does not match the sha256 in its manifest; {what}")
-    return path
 
 
 def find_artifact(model: TaggedModel, fmt: str, folder: Path | None = None,
@@ -84,19 +94,19 @@ def find_artifact(model: TaggedModel, fmt: str, folder: Path | None = None,
                                 f"`fanzoo export {model.name} {how} --out {folder}`")
         if model.explicit and manifest.tag != tag.tag:
             raise ArtifactError(f"{where} holds {manifest.weights_name}, not the requested {model.name}")
-        return ResolvedArtifact(model, _verified(where, manifest, key, "export it again"), manifest, precision)
+        return ResolvedArtifact(model, verify_artifact(where, manifest.entry(key)), manifest, precision)
     fingerprint = weights_fingerprint(tag)
     shipped = bundled_artifacts(tag)
     if shipped is not None and fingerprint is not None:
         manifest = _usable(shipped, key, tag.tag, fingerprint)
         if manifest is not None:
-            return ResolvedArtifact(model, _verified(shipped, manifest, key, "reinstall fanzoo"), manifest, precision)
+            # a damaged install: say so, never load it
+            return ResolvedArtifact(model, verify_artifact(shipped, manifest.entry(key)), manifest, precision)
     cached = cache_folder(tag)
     # without weights (removed since), an artifact made from them earlier is still a real, checked one
     manifest = _usable(cached, key, tag.tag, fingerprint)
     if manifest is not None:
-        return ResolvedArtifact(model, _verified(cached, manifest, key, f"delete {cached} and run again"), manifest,
-                                precision)
+        return ResolvedArtifact(model, verify_artifact(cached, manifest.entry(key)), manifest, precision)
     return None
 
 
@@ -117,14 +127,14 @@ def make_artifact(model: TaggedModel, fmt: str, announce: Callable[[str], None] 
         fp32 = find_artifact(model, fmt) or make_artifact(model, fmt, announce)
         announce(f"quantizing {model.name} to {precision} once, into {folder} (calibration takes a minute or more)")
         manifest = quantize_folder(model.spec, fp32.path.parent, folder)
-        return ResolvedArtifact(model, folder / manifest.entry(key).file, manifest, precision)
+        return ResolvedArtifact(model, verify_artifact(folder, manifest.entry(key)), manifest, precision)
     job = own_weights(model)
     if fmt == "onnx" and (graph_folder(model.spec) / CONTRACT_FILE).is_file():
         from .export.binding import bind_model
 
         announce(f"binding {model.name} into its ONNX graph once, into {folder}")
         manifest = bind_model(job, folder)
-        return ResolvedArtifact(model, folder / manifest.entry(fmt).file, manifest)
+        return ResolvedArtifact(model, verify_artifact(folder, manifest.entry(fmt)), manifest)
     try:
         import nnabla  # noqa: F401
 
@@ -134,7 +144,7 @@ def make_artifact(model: TaggedModel, fmt: str, announce: Callable[[str], None] 
                             f"pip install 'fanzoo[nnabla]' there, or pass --artifacts DIR ({exc})") from exc
     announce(f"exporting {model.name} to {fmt} once, into {folder} (this takes a while)")
     manifest = export_model(job, fmt, folder)
-    return ResolvedArtifact(model, folder / manifest.entry(fmt).file, manifest)
+    return ResolvedArtifact(model, verify_artifact(folder, manifest.entry(fmt)), manifest)
 
 
 def resolve_artifact(model: TaggedModel, fmt: str, folder: Path | None = None, auto_export: bool = True,
@@ -170,7 +180,7 @@ def prepare(name: str, fmt: str, folder: Path | None = None, announce: Callable[
         used = precision
         if precision == "int8" and not m.spec.int8:
             used = FP32
-            announce(f"{m.spec.name} has no int8 version (its int8 error is past the tolerance); it runs in fp32")
+            announce(f"{m.spec.name} has no int8 version (measured too far from fp32, see its registry entry); it runs in fp32")
         precisions.append(used)
     if folder is None:
         for needed, used in zip(models, precisions):

@@ -2,11 +2,18 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def _umask() -> int:
@@ -40,26 +47,95 @@ def atomic_write_text(target: Path | str, text: str) -> None:
     atomic_write_bytes(target, text.encode("utf-8"))
 
 
+# A folder being written is ".<target>.<pid>@<host>.<random>.part" beside its target; a writer that was
+# killed leaves it behind. It is stale once that process is gone from this host, or (for folders from
+# another host, or older fanzoo versions that recorded no owner) once it is this old.
+STALE_SECONDS = 24 * 3600
+_RENAME_ATTEMPTS = 20
+
+
+def host_tag() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid < 2 ** 31  # another user's live process; an impossible pid is no process
+    return True
+
+
+def _stale(path: Path, prefix: str, now: float) -> bool:
+    owner = path.name[len(prefix):].split(".", 1)[0]
+    pid, at, host = owner.partition("@")
+    if at and pid.isdigit() and host == host_tag():
+        return not _alive(int(pid))
+    try:
+        return now - path.lstat().st_mtime > STALE_SECONDS
+    except OSError:
+        return False
+
+
+def remove_stale_parts(target: Path | str) -> None:
+    """Remove what killed writers of ``target`` left beside it (``.part`` and ``.old`` folders)."""
+    target = Path(target)
+    prefix = f".{target.name}."
+    now = time.time()
+    try:
+        leftovers = [p for p in target.parent.iterdir() if p.name.startswith(prefix)
+                     and p.name.endswith((".part", ".old")) and p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return
+    for path in leftovers:
+        if _stale(path, prefix, now):
+            log.info("removing %s, left by an interrupted write", path)
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _install(tmp: Path, target: Path) -> None:
+    """Rename ``tmp`` to ``target``, moving aside whatever is there (it may appear at any moment: another
+    process can install the same target concurrently; the last rename wins, whole)."""
+    old: Path | None = None
+    try:
+        for attempt in range(_RENAME_ATTEMPTS):
+            try:
+                os.replace(tmp, target)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR, errno.ENOTDIR):
+                    raise
+            if old is None:
+                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}@{host_tag()}.",
+                                            suffix=".old", dir=target.parent))
+            try:
+                os.replace(target, old / f"previous{attempt}")
+            except FileNotFoundError:  # another writer moved it first
+                pass
+        raise OSError(errno.EBUSY, f"cannot install {target}: it keeps being replaced by other writers")
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_dir(target: Path | str) -> Iterator[Path]:
     """Yield a fresh folder beside ``target``; on success it replaces ``target`` as a whole.
 
     The old folder is moved aside first and deleted only after the new one is in place, so a crash
-    between the two renames leaves one of them complete.
+    between the two renames leaves one of them complete. Folders left by killed writers are removed first.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
+    remove_stale_parts(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}@{host_tag()}.", suffix=".part",
+                                dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
-        old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            os.replace(target, old / "previous")
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _install(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -11,12 +11,16 @@ class FanzooError(Exception):
 class UnknownModelError(FanzooError, KeyError):
     """A model name that is not in the registry."""
 
+    exit_code = 2  # a usage error: the command line names something that does not exist
+
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
 
 
 class UnknownBackendError(FanzooError, KeyError):
     """A backend (or detector) name that no plugin registered."""
+
+    exit_code = 2
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""

@@ -1,9 +1,16 @@
-"""Plugin hook specifications (pluggy). Built-in models, backends and detectors use these same hooks."""
+"""Plugin hook specifications (pluggy). Built-in models, backends and detectors use these same hooks.
+
+Every hook is documented, with a runnable example, in docs/plugins.md (a test checks both).
+"""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pluggy
+
+if TYPE_CHECKING:
+    import click
 
 PROJECT = "fanzoo"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -33,3 +40,11 @@ def register_detectors(register: Callable[..., None]) -> None:
     the factory also takes ``backend``, ``device`` and ``threads``: the predictor's are then given to it.
     The detector's ``framing`` attribute, when it has one, names how its boxes frame a face
     (:mod:`fanzoo.detection.framing`)."""
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add subcommands to the ``fanzoo`` command: decorate functions with ``@cli.command()``.
+
+    A command whose name is taken (by fanzoo or another plugin) is not added; the clash is reported.
+    """

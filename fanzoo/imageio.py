@@ -1,4 +1,9 @@
-"""Read any image file as upright uint8 RGB with clear errors and bounded memory; write images atomically."""
+"""Read image files as upright uint8 RGB with clear errors and bounded memory; write images atomically.
+
+Memory is bounded before decoding, from what the header declares (``image_headers``): the file's size, and
+the bytes the decoded image will take. JPEG, PNG, TIFF, WebP and BMP are read; other formats are refused
+as unsupported.
+"""
 from __future__ import annotations
 
 import math
@@ -11,14 +16,17 @@ import numpy as np
 
 from .atomic import atomic_path
 from .errors import InputError
+from .image_headers import ACCEPTED, BadHeader, Header, UnsupportedFormat, read_header
 
 # Larger images are returned reduced (LoadedImage.scale says by how much) so memory stays bounded.
 MAX_PIXELS = 50_000_000
-# Only libjpeg can decode at 1/2, 1/4, 1/8 without first holding the full image; other formats whose
-# header says they are larger than this are refused before decoding (8-bit RGB: 750 MB).
+# Only libjpeg can decode at 1/2, 1/4, 1/8 without first holding the full image; anything that would still
+# decode to more than this many 8-bit RGB pixels (750 MB; fewer for 16-bit or 4-channel images) is refused
+# before decoding.
 MAX_FULL_DECODE_PIXELS = 250_000_000
+# A file is read whole before decoding; larger ones are refused unread (a 16-bit 45 MP TIFF is 270 MB).
+MAX_FILE_BYTES = 512 << 20
 _JPEG_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
-_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
 @dataclass(frozen=True)
@@ -34,80 +42,92 @@ class LoadedImage:
     path: Path | None = None
 
 
-def _header_size(data: bytes) -> tuple[str, int, int] | None:
-    """(format, width, height) from a PNG or JPEG header without decoding, or None if unknown."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        return "png", int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    if data[:2] != b"\xff\xd8":
-        return None
-    i = 2
-    while i + 9 < len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte before a marker
-            i += 1
-            continue
-        if marker in _JPEG_SOF:
-            return "jpeg", int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
-        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
-    return None
+def _header(data: bytes, name: str) -> Header:
+    try:
+        return read_header(data)
+    except UnsupportedFormat as exc:
+        raise InputError(f"{name} is in an unsupported format ({exc.args[0]}); fanzoo reads "
+                         f"{', '.join(ACCEPTED)} (convert it to one of them)") from None
+    except BadHeader as exc:
+        raise InputError(f"{name} is not a readable image: {exc.args[0]}") from None
 
 
-def _to_rgb8(bgr: np.ndarray, data: np.ndarray) -> np.ndarray:
-    if bgr.dtype == np.uint16:
-        bgr = (bgr >> 8).astype(np.uint8)  # keeps the full range (65535 -> 255); clipping would blow it out
-    elif bgr.dtype != np.uint8:  # float or 32-bit TIFF and the like: OpenCV's own 8-bit conversion
-        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if bgr.ndim == 2 or bgr.shape[2] == 1:
-        return cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGRA2RGB if bgr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+def _decode_factor(header: Header, max_pixels: int | None, name: str) -> int:
+    """1, or the JPEG reduction (2, 4, 8) that brings the image under ``max_pixels``; refuses what would
+    still decode to more than MAX_FULL_DECODE_PIXELS of 8-bit RGB."""
+    factor = 1
+    if max_pixels is not None and header.pixels > max_pixels and header.format == "JPEG":
+        factor = next((f for f in (2, 4) if header.pixels <= max_pixels * f * f), 8)
+    if header.decoded_bytes(factor) > 3 * MAX_FULL_DECODE_PIXELS:
+        depth = f"{8 * header.sample_bytes}-bit " if header.sample_bytes > 1 else ""
+        raise InputError(f"{name} is {header.width}x{header.height} {depth}pixels, too large to decode "
+                         f"(limit {MAX_FULL_DECODE_PIXELS} 8-bit RGB pixels for {header.format}); "
+                         "downscale it" + (" or save it as JPEG" if header.format != "JPEG" else ""))
+    return factor
+
+
+def _to_rgb8(image: np.ndarray, data: np.ndarray, max_pixels: int | None) -> tuple[np.ndarray, int]:
+    """uint8 RGB, reduced by a power of two when over ``max_pixels`` (before the conversions, which then
+    work on the small image)."""
+    if image.dtype not in (np.uint8, np.uint16):  # float or 32-bit TIFF and the like: OpenCV's own 8-bit conversion
+        del image
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        if image is None:
+            raise InputError("cannot be converted to 8 bits")
+    extra = 1
+    pixels = image.shape[0] * image.shape[1]
+    if max_pixels is not None and pixels > max_pixels:
+        # powers of two, like libjpeg's reduced decoding, so every format maps back the same way;
+        # fx/fy (not dsize) so that the mapping back is exactly x * extra
+        extra = 2 ** math.ceil(math.log2(math.sqrt(pixels / max_pixels)))
+        image = cv2.resize(image, None, fx=1 / extra, fy=1 / extra, interpolation=cv2.INTER_AREA)
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)  # keeps the full range (65535 -> 255); clipping would blow it out
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB), extra
+    return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB if image.shape[2] == 4 else cv2.COLOR_BGR2RGB), extra
 
 
 def decode_image_bytes(data: bytes, name: str = "image",
                        max_pixels: int | None | EllipsisType = ...) -> LoadedImage:
-    """Decode an encoded image (any format OpenCV reads) to upright uint8 RGB.
+    """Decode an encoded JPEG, PNG, TIFF, WebP or BMP image to upright uint8 RGB.
 
     Grey images get 3 equal channels; an alpha channel is dropped (the stored colour is kept, not composited);
     16-bit samples are scaled to 8 bits (>> 8); the JPEG EXIF orientation is applied. Images over
     ``max_pixels`` (``...``: the module's ``MAX_PIXELS`` at call time; None: never) are reduced by a power
-    of two, reported as ``scale``. Raises :class:`InputError` naming ``name`` for empty, corrupt, truncated
-    or non-image data.
+    of two, reported as ``scale``. Raises :class:`InputError` naming ``name`` for empty, corrupt, truncated,
+    oversized or non-image data, and for other formats.
     """
     if max_pixels is ...:
         max_pixels = MAX_PIXELS
     if not data:
         raise InputError(f"{name} is empty (0 bytes)")
+    if len(data) > MAX_FILE_BYTES:
+        raise InputError(f"{name} is {len(data) / 2 ** 30:.1f} GiB, more than the {MAX_FILE_BYTES >> 20} MiB "
+                         "limit for an image file")
+    header = _header(data, name)
+    factor = _decode_factor(header, max_pixels, name)
     buffer = np.frombuffer(data, dtype=np.uint8)
-    header = _header_size(data)
-    factor = 1
     # IMREAD_COLOR (unlike IMREAD_UNCHANGED) applies the EXIF orientation and turns grey/alpha into BGR;
     # IMREAD_ANYDEPTH keeps 16-bit samples so they are scaled rather than left to the codec
-    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR
-    if header is not None and max_pixels is not None:
-        kind, width, height = header
-        pixels = width * height
-        if kind == "jpeg" and pixels > max_pixels:
-            factor = next((f for f in (2, 4) if pixels <= max_pixels * f * f), 8)
-            flags = _JPEG_REDUCED[factor]
-        elif kind != "jpeg" and pixels > MAX_FULL_DECODE_PIXELS:
-            raise InputError(f"{name} is {width}x{height} pixels, too large to decode "
-                             f"(limit {MAX_FULL_DECODE_PIXELS} pixels for {kind}); downscale it or save it as JPEG")
+    flags = _JPEG_REDUCED[factor] if factor > 1 else cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR
     try:
         image = cv2.imdecode(buffer, flags)
+        if image is None or image.size == 0:
+            raise InputError(f"{name} is not a readable image (corrupt or truncated {header.format})")
+        expected = math.ceil(header.width / factor) * math.ceil(header.height / factor)
+        if image.shape[0] * image.shape[1] > expected:  # the decoder read another size than the header says
+            raise InputError(f"{name} is not a readable image (its {header.format} header is inconsistent)")
+        rgb, extra = _to_rgb8(image, buffer, max_pixels)
     except cv2.error as exc:  # some codecs raise instead of returning None
         raise InputError(f"{name} is not a readable image ({exc.err})") from None
-    if image is None or image.size == 0:
-        raise InputError(f"{name} is not a readable image (corrupt, truncated, or not an image format)")
-    rgb = _to_rgb8(image, buffer)
-    pixels = rgb.shape[0] * rgb.shape[1]
-    if max_pixels is not None and pixels > max_pixels:
-        # powers of two, like libjpeg's reduced decoding, so every format maps back the same way
-        extra = 2 ** math.ceil(math.log2(math.sqrt(pixels / max_pixels)))
-        # fx/fy (not dsize) so that the mapping back is exactly x * extra
-        rgb = cv2.resize(rgb, None, fx=1 / extra, fy=1 / extra, interpolation=cv2.INTER_AREA)
-        factor *= extra
-    return LoadedImage(np.ascontiguousarray(rgb), float(factor), None)
+    except MemoryError:
+        raise InputError(f"{name}: not enough memory to decode its {header.width}x{header.height} pixels") from None
+    except InputError as exc:
+        if str(exc).startswith(name):
+            raise
+        raise InputError(f"{name} {exc}") from None
+    return LoadedImage(np.ascontiguousarray(rgb), float(factor * extra), None)
 
 
 def load_image(path: Path | str, max_pixels: int | None | EllipsisType = ...) -> LoadedImage:
@@ -118,7 +138,12 @@ def load_image(path: Path | str, max_pixels: int | None | EllipsisType = ...) ->
     if not path.is_file():
         raise InputError(f"{path}: not a file")
     try:
-        data = path.read_bytes()  # bytes + imdecode, not imread: works for any path on every OS
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:  # refused unread: an 8 GB file must not become an 8 GB bytes object
+            raise InputError(f"{path} is {size / 2 ** 30:.1f} GiB, more than the {MAX_FILE_BYTES >> 20} MiB "
+                             "limit for an image file")
+        with open(path, "rb") as f:  # bytes + imdecode, not imread: works for any path on every OS
+            data = f.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     loaded = decode_image_bytes(data, str(path), max_pixels)

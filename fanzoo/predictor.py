@@ -16,7 +16,7 @@ import numpy as np
 from .backend import Session
 from .decoding import SUBPIXEL_RULES, decode_heatmaps, flip_heatmaps, heatmap_to_image
 from .depth_input import depth_network_input, depth_to_image
-from .detection import FaceBox, FaceDetector, make_box
+from .detection import FaceBox, FaceDetector, make_boxes
 from .detection.framing import box_mapper
 from .errors import InputError
 from .inputs import Channels, ImageLike, PreparedImage, prepare_image
@@ -102,6 +102,9 @@ class Predictor:
     def predict_many(self, images: Sequence[ImageLike], boxes: Sequence[BoxesLike | None] | None = None, *,
                      channels: Channels = "rgb") -> list[list[Face]]:
         """Faces of several images; the faces of all of them share network batches."""
+        if not isinstance(images, (Sequence, np.ndarray)) or (
+                boxes is not None and not isinstance(boxes, (Sequence, np.ndarray))):
+            raise InputError("predict_many takes a list of images and, optionally, a list of box lists")
         boxes = list(boxes) if boxes is not None else [None] * len(images)
         if len(boxes) != len(images):
             raise InputError(f"got {len(images)} images but {len(boxes)} box lists")
@@ -153,7 +156,7 @@ class Predictor:
         if boxes is None:
             found = self.detect(rgb)
         else:
-            found = [b if isinstance(b, FaceBox) else make_box(b) for b in boxes]
+            found = make_boxes(boxes)
         out = []
         for box in found:
             center, scale = box_to_center_scale(box.as_tuple(), self.pre)
@@ -197,7 +200,7 @@ class Predictor:
 
 def _scale_boxes(boxes: BoxesLike, factor: float) -> list[FaceBox]:
     """Validated boxes, multiplied by ``factor`` (given boxes are in original pixels, the decode may be reduced)."""
-    checked = [b if isinstance(b, FaceBox) else make_box(b) for b in boxes]
+    checked = make_boxes(boxes)
     if factor == 1.0:
         return checked
     return [FaceBox(b.x1 * factor, b.y1 * factor, b.x2 * factor, b.y2 * factor, b.score) for b in checked]

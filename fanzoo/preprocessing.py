@@ -60,8 +60,29 @@ def crop_corners(center: np.ndarray, scale: float, pre: Preprocessing = DEFAULT)
             _corner((res, res), center, scale, res, pre.scale_factor))
 
 
+# The crop is cut from a zero-padded copy of the region around the box (the authors' way, kept for parity);
+# a box far larger than the image would make that copy enormous, so it is refused instead.
+MAX_REGION_TO_IMAGE = 4
+
+
+def check_region(image: np.ndarray, center: np.ndarray, scale: float, pre: Preprocessing = DEFAULT) -> None:
+    """:class:`InputError` unless the crop region is finite, overlaps the image, and is at most
+    ``MAX_REGION_TO_IMAGE`` times the image's longer side."""
+    height, width = image.shape[:2]
+    side = pre.scale_factor * scale
+    if not (np.isfinite(side) and np.isfinite(center).all()):
+        raise InputError("the face box is not finite")
+    if side > MAX_REGION_TO_IMAGE * max(height, width) + 2 * pre.input_size:
+        raise InputError(f"the face box is far larger than the {width}x{height} image "
+                         f"(its crop would be {side:.3g} pixels wide)")
+    if center[0] + side / 2 < 0 or center[0] - side / 2 > width or \
+            center[1] + side / 2 < 0 or center[1] - side / 2 > height:
+        raise InputError(f"the face box lies outside the {width}x{height} image")
+
+
 def crop(image: np.ndarray, center: np.ndarray, scale: float, pre: Preprocessing = DEFAULT) -> np.ndarray:
     """uint8 HxWx3 image -> uint8 (S, S, 3) crop, S = input size, zero outside the image."""
+    check_region(image, center, scale, pre)
     ul, br = crop_corners(center, scale, pre)
     height, width = image.shape[:2]
     side_y, side_x = int(br[1] - ul[1]), int(br[0] - ul[0])

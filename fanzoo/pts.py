@@ -8,14 +8,20 @@ import numpy as np
 from .atomic import atomic_write_text
 from .errors import InputError
 
+MAX_PTS_BYTES = 1 << 20  # 68 points take about 1.5 KB
+
 
 def read_pts(path: Path | str) -> np.ndarray:
     """(n_points, 2) float64 array of 0-based image coordinates."""
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_PTS_BYTES:
+            raise InputError(f"{path} is larger than {MAX_PTS_BYTES >> 10} KiB; that is no .pts file")
         lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="strict").splitlines()]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from exc
+    except OSError as exc:  # its message would repeat the path
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not an iBUG .pts file (not UTF-8 text: {exc.reason})") from None
     try:
         n = next(int(ln.split(":", 1)[1]) for ln in lines if ln.startswith("n_points"))
         start = lines.index("{") + 1
@@ -25,6 +31,8 @@ def read_pts(path: Path | str) -> np.ndarray:
         raise InputError(f"{path} is not an iBUG .pts file ({exc})") from exc
     if points.shape != (n, 2):
         raise InputError(f"{path} declares {n} points but holds {points.shape[0]}")
+    if not np.isfinite(points).all():
+        raise InputError(f"{path} holds coordinates that are not finite numbers")
     return points - 1.0
 
 

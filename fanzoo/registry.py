@@ -100,7 +100,7 @@ class ModelSpec:
     # Measured on 2dfan-lite (HELEN test, NME change against fp32): nothing kept +0.027 points, head +0.028,
     # stem +0.032, both +0.034: no layer measurably hurts, so none is kept (benchmarks/RESULTS.md)
     int8_keep_fp32: tuple[str, ...] = ()
-    # False where int8 was measured to miss its tolerance; a 3D model then runs this network in fp32 (announced)
+    # False where int8 was measured too far from fp32 for its use; a 3D model then runs this network in fp32 (announced)
     int8: bool = True
     # how the face boxes it was trained on frame a face (a name in fanzoo.detection.framing); detector boxes
     # are mapped to it. None: boxes are used as the detector gives them.

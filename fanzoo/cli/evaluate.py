@@ -51,8 +51,11 @@ def evaluate(datasets: tuple[Path, ...], model: str | None, backend: str | None,
                                    precision=precision)
     backend = backend or predictor.spec.default_backend
     precision = precision or predictor.spec.default_precision
+    out_dir = out_dir or Path("evaluation") / predictor.spec.name
+    from .common import check_writable
+
+    check_writable(out_dir, "--out", folder=True)  # before the evaluation, not after it
     summary, scores = run(predictor, datasets, boxes, progress=True, backend_name=backend)
-    out_dir = out_dir or Path("evaluation") / summary.model
     write_csv(out_dir / "per_image.csv", scores)
     plot: Path | None = out_dir / "ced.png"
     try:

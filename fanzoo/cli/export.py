@@ -56,7 +56,9 @@ def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weig
     """Export MODEL (ARCH or ARCH.TAG; for 3D, its depth network too) to OUT/<architecture>/."""
     from ..export.exporter import export as do_export
     from ..precision import artifact_key
+    from .common import check_writable
 
+    check_writable(out_dir, "--out", folder=True)  # before the minutes an export takes
     batch_size = parse_batch(batch)
     if fmt == "triton":
         from ..export.triton import DEFAULT_MAX_BATCH, export_triton
@@ -93,7 +95,7 @@ def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weig
     for m in manifests:
         key = artifact_key(fmt, precision) if artifact_key(fmt, precision) in m.artifacts else fmt
         if key != artifact_key(fmt, precision):
-            click.echo(f"{m.weights_name}: stays fp32 (its int8 error is past the tolerance; see `fanzoo models`)")
+            click.echo(f"{m.weights_name}: stays fp32 (its int8 was measured too far from fp32; see its registry entry)")
         entry = m.artifacts[key]
         error = "bound without NNabla: no NNabla reference here" if entry.max_relative_error is None \
             else f"max relative error {entry.max_relative_error:.1e} <= {m.tolerance_of(key):.0e}"

@@ -1,9 +1,14 @@
-"""`fanzoo models`, `fanzoo backends` and `fanzoo detectors`: what is registered and what can run here."""
+"""`fanzoo models`, `fanzoo backends`, `fanzoo detectors` and `fanzoo plugins`: what is installed, registered and
+can run here."""
 from __future__ import annotations
+
+import os
 
 import click
 
-from ..plugins import plugins
+from ..backend import DeviceStatus
+from ..plugin_records import one_line
+from ..plugins import LOAD_ENV, plugins
 from ..precision import backend_precisions
 from ..weights.store import local_weights
 from . import cli
@@ -49,28 +54,46 @@ def models(json_out: str | None) -> None:
     click.echo("Use MODEL.TAG (e.g. 2dfan4.official) for a tag; a bare MODEL means its default (*).")
 
 
+def backend_row(backend) -> dict:
+    """One backend's listing; a plugin whose version() or devices() misbehaves gets an error, not a crash."""
+    row = {"name": backend.name, "version": None, "format": backend.artifact_format, "devices": {},
+           "precisions": list(backend_precisions(backend)), "description": backend.description, "error": None}
+    try:
+        row["version"] = backend.version()
+        devices = list(backend.devices())
+        wrong = [d for d in devices if not isinstance(d, DeviceStatus)]
+        if wrong:
+            raise TypeError(f"devices() must return fanzoo.backend.DeviceStatus objects, got {type(wrong[0]).__name__}")
+        row["devices"] = {d.device: {"available": d.available, "reason": d.reason} for d in devices}
+    except Exception as exc:  # a third-party plugin's bug must not hide the other backends
+        row["error"] = one_line(exc)
+    return row
+
+
 @cli.command()
 @json_option()
 def backends(json_out: str | None) -> None:
     """List backend plugins with versions, formats and devices."""
-    rows = []
-    for backend in plugins().backends.values():
-        devices = backend.devices()
-        rows.append({"name": backend.name, "version": backend.version(), "format": backend.artifact_format,
-                     "precisions": list(backend_precisions(backend)),
-                     "devices": {d.device: {"available": d.available, "reason": d.reason} for d in devices},
-                     "description": backend.description})
+    rows = [backend_row(b) for b in plugins().backends.values()]
     if json_out:
         emit_json(rows, json_out)
         return
     if not rows:
-        click.echo("no backends installed: pip install fanzoo-onnxruntime (or fanzoo-nnabla)")
+        limited = f" ({LOAD_ENV} is set)" if LOAD_ENV in os.environ else ""
+        click.echo(f"no backends installed{limited}: pip install fanzoo-onnxruntime (or fanzoo-nnabla, fanzoo-openvino)")
         return
-    click.echo(table([[r["name"], r["version"] or "not installed", r["format"], ", ".join(r["precisions"]),
-                       ", ".join(f"{d}{'' if s['available'] else ' (unavailable)'}" for d, s in r["devices"].items()),
+
+    def devices(r: dict) -> str:
+        if r["error"]:
+            return "error"
+        return ", ".join(f"{d}{'' if s['available'] else ' (unavailable)'}" for d, s in r["devices"].items())
+
+    click.echo(table([[r["name"], r["version"] or "not installed", r["format"], ", ".join(r["precisions"]), devices(r),
                        r["description"]] for r in rows],
                      ["backend", "version", "format", "precisions", "devices", "description"]))
     for r in rows:
+        if r["error"]:
+            click.echo(f"  {r['name']}: {r['error']}")
         for device, s in r["devices"].items():
             if not s["available"]:
                 click.echo(f"  {r['name']} {device}: {s['reason']}")
@@ -90,3 +113,28 @@ def detectors(json_out: str | None) -> None:
         return
     click.echo(table([[r["name"] + (" (default)" if r["default"] else ""), r["description"]] for r in rows],
                      ["detector", "description"]))
+
+
+@cli.command("plugins")
+@click.option("--all", "show_all", is_flag=True, help="Include fanzoo's built-in plugins.")
+@json_option()
+def list_plugins(show_all: bool, json_out: str | None) -> None:
+    """List installed plugins: distribution, version, hooks, what they register, and their status."""
+    found = plugins(warn=False)
+    records = [r for r in found.records if show_all or not r.builtin]
+    if json_out:
+        emit_json({"plugins": [r.to_dict() for r in records], "notes": found.manager.notes}, json_out)
+        return
+    if not records:
+        click.echo("no plugins installed: pip install fanzoo-onnxruntime (or see docs/plugins.md)")
+    else:
+        click.echo(table([[r.label, r.version or "-", ", ".join(r.hooks) or "-",
+                           "; ".join(f"{k} {', '.join(v)}" for k, v in r.provides.items()) or "-", r.status]
+                          for r in records], ["plugin", "version", "hooks", "provides", "status"]))
+    for r in records:
+        for problem in r.problems:
+            click.echo(f"{r.label}: {problem}")
+    for note in found.manager.notes:
+        click.echo(note)
+    if LOAD_ENV in os.environ:
+        click.echo(f"({LOAD_ENV} limits which plugins load)")

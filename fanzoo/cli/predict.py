@@ -10,7 +10,7 @@ import click
 from ..errors import FanzooError, InputError
 from . import cli
 from .common import detection_options, detector_options, device_option, echo_line, json_option, precision_option
-from .results import ResultsJson, write_outputs
+from .results import OutputClaims, ResultsJson, write_outputs
 from .video import given_video_options, predict_video_command, video_options
 
 NOT_SAVED_HINT = ("landmarks were not saved: add --json FILE (or - for stdout), --output IMAGE|DIR for annotated "
@@ -29,6 +29,31 @@ def check_output(output: Path | None, single_file: bool) -> None:
     if not can_write_image(output):
         raise click.BadParameter(f"cannot write {output.suffix!r} images; use .png or .jpg (or a folder)",
                                  param_hint="--output")
+
+
+def check_outputs_before_work(paths: list[Path], json_out: str | None, output: Path | None, single: bool,
+                              pts_dir: Path | None) -> None:
+    """Refuse outputs that cannot be written, that would overwrite an input, or that two inputs would both
+    write (a/x.jpg and b/x.png both make x_landmarks.png and x.pts), before any image is read."""
+    from .common import check_writable
+
+    inputs = {p.resolve() for p in paths}
+    for option, target in (("--json", Path(json_out) if json_out not in (None, "-") else None),
+                           ("--output", output if output is not None and single and output.suffix else None)):
+        if target is not None and target.resolve() in inputs:
+            raise click.BadParameter(f"{target} is one of the inputs; refusing to overwrite it", param_hint=option)
+    if output is not None:
+        check_writable(output, "--output", folder=not (single and output.suffix))
+    if pts_dir is not None:
+        check_writable(pts_dir, "--pts", folder=True)
+    if pts_dir is None and (output is None or (single and output.suffix)):
+        return
+    first: dict[str, Path] = {}
+    for path in paths:
+        other = first.setdefault(path.stem, path)
+        if other != path:
+            raise click.UsageError(f"{other} and {path} would write the same output files ({path.stem}_landmarks.png, "
+                                   f"{path.stem}.pts): predict them in separate runs, or rename one")
 
 
 @cli.command()
@@ -69,10 +94,12 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
     """Predict 68 landmarks for every face in INPUTS (images or folders, or one video file or stream URL)."""
     from .. import api
     from ..batch import expand_paths
-    from ..detection import load_boxes_json, parse_box
+    from ..detection import ALL_IMAGES, load_boxes_json, parse_box
     from ..video import is_video_source
 
     detection = detector_options(det_threshold, det_size, min_face, max_faces)
+    if engine == "ray" and any(is_video_source(i) for i in inputs):
+        raise click.UsageError("--engine ray aligns images; a video runs with the local engine")
     if any(is_video_source(i) for i in inputs):
         if boxes or boxes_json or pts_dir:
             raise click.UsageError("--box, --boxes-json and --pts apply to images; videos are tracked from detections")
@@ -89,7 +116,10 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
         raise click.BadParameter(str(exc), param_hint="--box") from None
     if given and boxes_json:
         raise click.UsageError("use --box or --boxes-json, not both")
-    by_name = load_boxes_json(boxes_json) if boxes_json else None
+    try:
+        by_name = load_boxes_json(boxes_json) if boxes_json else None
+    except InputError as exc:
+        raise click.BadParameter(str(exc), param_hint="--boxes-json") from None
     if given and detector:
         raise click.UsageError("--box replaces the detector; drop --detector")
     if (given or by_name is not None) and detection:
@@ -99,7 +129,7 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
         return run_ray_command(inputs, results_dir, address, model=model, backend=backend, device=device,
                                detector=detector, detection=detection, boxes=given, boxes_by_name=by_name, flip=flip,
                                artifacts=artifacts, recursive=recursive, batch_size=batch_size, threads=threads,
-                               json_out=json_out, output=output, pts_dir=pts_dir)
+                               precision=precision, json_out=json_out, output=output, pts_dir=pts_dir)
     if address or results_dir:
         raise click.UsageError("--address and --results go with --engine ray")
 
@@ -107,13 +137,18 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
         if given:
             return given
         if by_name is not None:
-            return by_name.get(path.name, by_name.get("*", []))
+            found = by_name.get(path.name, by_name.get(ALL_IMAGES))
+            if found is None:  # never a silent "no faces": the user meant to give this image's boxes
+                raise InputError(f"not listed in {boxes_json} (add its file name, or a \"*\" entry for every image)")
+            return found
         return None
 
     paths = list(expand_paths(inputs, recursive))
     if not paths:
         raise click.UsageError("no input images" + ("" if recursive else " (add -r to search subfolders)"))
-    check_output(output, len(paths) == 1 and not Path(inputs[0]).is_dir())
+    single = len(paths) == 1 and not Path(inputs[0]).is_dir()
+    check_output(output, single)
+    check_outputs_before_work(paths, json_out, output, single, pts_dir)
     predictor = api.load_predictor(
         model or api.DEFAULT_MODEL, backend, device,
         None if (given or by_name is not None) else (detector or api.DEFAULT_DETECTOR),
@@ -123,20 +158,25 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
               "precision": precision or predictor.spec.default_precision, "flip": flip,
               "dims": predictor.spec.landmarks_dims}
     failed = total = 0
+    claims = OutputClaims(paths)
     with ResultsJson(json_out, header) as results:
         for result in predictor.predict_paths(paths, progress=True, boxes=boxes_for):
             total += 1
             if result.ok:
                 try:
-                    write_outputs(result, output, len(paths) == 1, pts_dir)
-                except (FanzooError, OSError) as exc:
+                    write_outputs(result, output, single, pts_dir, claims)
+                except (FanzooError, OSError, MemoryError) as exc:
                     from dataclasses import replace
                     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                    if isinstance(exc, MemoryError):
+                        reason = "not enough memory"
                     result = replace(result, error=f"writing outputs failed: {reason}")
             results.add(result)
             if not result.ok:
                 failed += 1
-                echo_line(f"error: {result.path}: {result.error}", err=True)
+                # most errors name their file already; the line names it once
+                named = str(result.error).startswith(str(result.path))
+                echo_line(f"error: {result.error}" if named else f"error: {result.path}: {result.error}", err=True)
             elif json_out != "-":
                 n = len(result.faces)
                 echo_line(f"{result.path}: {n} face{'s' if n != 1 else ''}")

@@ -78,6 +78,9 @@ def train(data: Path | None, model: str, recipe: str | None, settings: tuple[str
     data = data or default_data()
     check_training_folder(data)
     out_dir = out_dir or Path("training_runs") / spec.name
+    from .common import check_writable
+
+    check_writable(out_dir, "--out", folder=True)  # before hours of training, not after the first checkpoint
     stored = None if no_resume else stored_config(out_dir)
     if stored is not None and stored.model != spec.name:
         raise InputError(f"{out_dir} holds a {stored.model} run, not {spec.name}")

@@ -127,13 +127,15 @@ def predict_video_command(inputs: tuple[str, ...], load: Callable[[], Any], json
     failed = processed = 0
     tracks: set[int] = set()
     interrupted = None
+    import av
+
     with contextlib.ExitStack() as stack:
         stack.enter_context(results)
-        lines = _open_lines(json_out, stack)
         writer = None
         bar = stack.enter_context(tqdm(total=total, desc=Path(source).name[:30], unit="frame", leave=False,
                                        disable=not sys.stderr.isatty()))
         try:
+            lines = _open_lines(json_out, stack)
             for result in results:
                 processed += 1
                 bar.update(1)
@@ -153,8 +155,11 @@ def predict_video_command(inputs: tuple[str, ...], load: Callable[[], Any], json
         except KeyboardInterrupt:
             # keep what was done: the outputs close normally and hold every frame up to here
             interrupted = processed
-        except (FanzooError, OSError) as exc:
-            raise FanzooError(f"{source}: {exc}") from None
+        except (OSError, av.error.FFmpegError) as exc:
+            # an output that cannot be written: nothing half-written is left (the atomic paths clean up)
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            raise FanzooError(f"{source}: writing the outputs failed: {getattr(exc, 'strerror', None) or exc}{where}"
+                              ) from None
     if interrupted is not None:
         echo_line(f"interrupted after {interrupted} frames; the outputs hold them", err=True)
         sys.exit(130)

@@ -14,6 +14,7 @@ from ..errors import InputError
 
 # load_boxes_json key for boxes that apply to every image
 ALL_IMAGES = "*"
+MAX_BOXES_JSON_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,30 @@ def make_box(values: Sequence[float], score: float = 1.0) -> FaceBox:
         raise InputError(f"a face box is 4 numbers [x1, y1, x2, y2]; got {values!r}") from None
     if not all(math.isfinite(v) for v in (x1, y1, x2, y2)) or x2 <= x1 or y2 <= y1:
         raise InputError(f"a face box needs finite numbers with x2 > x1 and y2 > y1; got {x1:g},{y1:g},{x2:g},{y2:g}")
-    return FaceBox(x1, y1, x2, y2, float(score))
+    try:
+        score = float(score)
+    except (TypeError, ValueError):
+        raise InputError(f"a face box score must be a number; got {score!r:.40}") from None
+    if not math.isfinite(score):
+        raise InputError(f"a face box score must be finite; got {score}")
+    return FaceBox(x1, y1, x2, y2, score)
+
+
+def make_boxes(boxes: Any) -> list[FaceBox]:
+    """A list of checked FaceBoxes from a sequence of FaceBoxes or of 4-number sequences (an (N, 4) array
+    too); :class:`InputError` for anything else, such as a single box not wrapped in a list."""
+    if isinstance(boxes, (str, bytes, dict)) or not hasattr(boxes, "__iter__") or not hasattr(boxes, "__len__"):
+        raise InputError(f"face boxes are a list of [x1, y1, x2, y2]; got {type(boxes).__name__}")
+    checked = []
+    for box in boxes:
+        if isinstance(box, FaceBox):
+            checked.append(make_box(box.as_tuple(), box.score))
+        elif isinstance(box, (int, float, np.number)):
+            raise InputError("face boxes are a list of [x1, y1, x2, y2] (a single box must be wrapped in a list); "
+                             f"got {boxes!r:.80}")
+        else:
+            checked.append(make_box(box))
+    return checked
 
 
 def parse_box(text: str) -> FaceBox:
@@ -82,9 +106,14 @@ def load_boxes_json(path: Path | str) -> dict[str, list[FaceBox]]:
     """
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_BOXES_JSON_BYTES:
+            raise InputError(f"{path} is larger than {MAX_BOXES_JSON_BYTES >> 20} MiB; that is no boxes file")
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"cannot read boxes from {path}: {exc}") from exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise InputError(f"cannot read boxes from {path}: {reason}") from None
+    except RecursionError:  # JSON nested deeper than the parser's stack
+        raise InputError(f"cannot read boxes from {path}: it is nested too deeply") from None
     if isinstance(data, list):
         data = {ALL_IMAGES: data}
     if not isinstance(data, dict):

@@ -27,14 +27,14 @@ class WeightsJob:
             from ..weights.synthetic import seeded_params
 
             return seeded_params(self.model.spec, self.seed)
-        from ..weights.importer import read_any_weights
+        from ..weights.importer import expected_shapes, read_any_weights
 
         assert self.path is not None
         # the cache's own files are checked against their record before use
         if self.path == cached_weights(self.model.weights) and sha256_file(self.path) != self.fingerprint:
             raise WeightsError(f"{self.path} does not match the sha256 its record holds; import "
                                f"{self.model.name} again")
-        params, _ = read_any_weights(self.path)
+        params, _ = read_any_weights(self.path, expected_shapes(self.model.spec), self.model.spec.name)
         return params
 
 

@@ -23,17 +23,22 @@ def bottleneck(x: nn.Variable, scope: str, inplanes: int, planes: int, stride: i
 
 
 def resnet_depth(x: nn.Variable, layers: tuple[int, ...] = (3, 8, 36, 3), num_landmarks: int = 68,
-                 train: bool = False) -> nn.Variable:
-    """(N, 3 + num_landmarks, 256, 256) -> (N, num_landmarks) depths."""
-    h = F.relu(batchnorm(conv(x, "conv1", 64, 7, stride=2, pad=3), "bn1", train))
+                 train: bool = False, planes: tuple[int, ...] = (64, 128, 256, 512), stem: int = 64,
+                 pool: int = 7) -> nn.Variable:
+    """(N, 3 + num_landmarks, 256, 256) -> (N, num_landmarks) depths.
+
+    The official network is the default; ``planes``, ``stem`` and ``pool`` (the final average pooling,
+    7 for a 256 px input) shrink it into the conformance suite's small coverage model.
+    """
+    h = F.relu(batchnorm(conv(x, "conv1", stem, 7, stride=2, pad=3), "bn1", train))
     h = F.max_pooling(h, (3, 3), stride=(2, 2), pad=(1, 1))
-    inplanes = 64
-    for index, (planes, blocks) in enumerate(zip((64, 128, 256, 512), layers)):
+    inplanes = stem
+    for index, (width, blocks) in enumerate(zip(planes, layers)):
         stride = 1 if index == 0 else 2
         for b in range(blocks):
-            h = bottleneck(h, f"layer{index + 1}/{b}", inplanes, planes, stride if b == 0 else 1, train)
-            inplanes = planes * EXPANSION
-    h = F.average_pooling(h, (7, 7), stride=(7, 7))
+            h = bottleneck(h, f"layer{index + 1}/{b}", inplanes, width, stride if b == 0 else 1, train)
+            inplanes = width * EXPANSION
+    h = F.average_pooling(h, (pool, pool), stride=(pool, pool))
     # -1 on the batch axis, so the NNP (saved with a variable batch size) reshapes any batch
     h = F.reshape(h, (-1, h.shape[1] * h.shape[2] * h.shape[3]))
     with nn.parameter_scope("fc"):

@@ -19,7 +19,7 @@ def run_ray_command(inputs: Sequence[str], results: Path | None, address: str | 
                     backend: str | None, device: str, detector: str | None, detection: Mapping[str, object],
                     boxes: Sequence[FaceBox], boxes_by_name: Mapping[str, Sequence[FaceBox]] | None, flip: bool,
                     artifacts: Path | None, recursive: bool, batch_size: int, threads: int | None,
-                    **local_only: object) -> None:
+                    precision: str | None = None, **local_only: object) -> None:
     """Run the job, print failures and a summary; exit 1 when some image failed, as the local engine does."""
     from .. import api
     from .engine import align_on_ray
@@ -33,7 +33,7 @@ def run_ray_command(inputs: Sequence[str], results: Path | None, address: str | 
     if (boxes or boxes_by_name is not None) and detector:
         raise click.UsageError("--box and --boxes-json replace the detector; drop --detector")
     job = AlignJob.with_boxes(boxes, boxes_by_name, detection, model=model or api.DEFAULT_MODEL,
-                              backend=backend or api.DEFAULT_BACKEND, device=device,
+                              backend=backend, precision=precision, device=device,
                               detector=detector or api.DEFAULT_DETECTOR, flip=flip, artifacts=artifacts,
                               threads=threads or 1, batch_size=batch_size)
     summary = align_on_ray(inputs, results, job, address=address, recursive=recursive, progress=True,

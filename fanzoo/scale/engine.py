@@ -51,20 +51,26 @@ def import_ray() -> Any:
 
 
 def _prepare(job: AlignJob, announce: Callable[[str], None]) -> tuple[AlignJob, int]:
-    """Check names and make the artifacts on the driver, once, before any worker starts; the job then
-    carries the weights' fingerprint that its results are labelled with."""
-    from ..api import load_detector
+    """Load the job's predictor once on the driver, as load_predictor does everywhere: every name, option and
+    precision is checked and the artifacts are made (bound or exported once) before any worker starts. The job
+    then carries the resolved backend and precision, and the weights' fingerprint its results are labelled with."""
+    from ..api import load_predictor
     from ..artifacts import prepare
-    from ..plugins import get_model, plugins
+    from ..plugins import plugins
 
-    spec = get_model(job.model)
-    runtime = plugins().backend(job.backend)
-    if job.detects:  # an unknown name or option fails here, once, not in every task
-        load_detector(job.detector, job.backend, "cpu", 1, dict(job.detector_options))
-    landmarks, *_ = prepare(job.model, runtime.artifact_format, job.artifacts, announce=announce)
+    # on the CPU: the driver's node need not have the GPUs the actors will use
+    predictor = load_predictor(job.model, job.backend, "cpu", job.detector if job.detects else None, flip=job.flip,
+                               artifacts=job.artifacts, threads=1, batch_size=job.batch_size,
+                               detector_options=dict(job.detector_options), announce=announce, precision=job.precision)
+    spec = predictor.spec
+    runtime = plugins().backend(job.backend or spec.default_backend)
+    precision = job.precision or spec.default_precision
+    landmarks, *_ = prepare(job.model, runtime.artifact_format, job.artifacts, announce=announce, precision=precision)
     # the workers load the same weights: a tag named stays named, a bare name becomes the architecture's
     name = landmarks.model.name if landmarks.model.explicit else spec.name
-    return replace(job, model=name, weights_sha256=landmarks.manifest.weights_sha256), spec.landmarks_dims
+    job = replace(job, model=name, backend=runtime.name, precision=precision,
+                  weights_sha256=landmarks.manifest.weights_sha256)
+    return job, spec.landmarks_dims
 
 
 def check_reachable(address: str, timeout: float = 10.0) -> None:

@@ -23,7 +23,8 @@ class AlignJob:
     """
 
     model: str = "2dfan-lite"
-    backend: str = "onnxruntime"
+    backend: str | None = None  # None: the model's default backend and precision (as load_predictor)
+    precision: str | None = None
     device: str = "cpu"
     detector: str | None = DEFAULT_DETECTOR
     detector_options: tuple[tuple[str, Any], ...] = ()  # load_predictor's detector_options, as sorted pairs
@@ -67,6 +68,6 @@ class AlignJob:
                  "by_name": {k: [[*b.as_tuple(), b.score] for b in v] for k, v in self.boxes_by_name or ()}}
         # a digest, not the boxes: a --boxes-json of a million images would otherwise sit in every shard
         digest = hashlib.sha256(json.dumps(boxes, sort_keys=True).encode()).hexdigest() if given else None
-        return {"model": self.model, "weights_sha256": self.weights_sha256, "flip": self.flip,
+        return {"model": self.model, "weights_sha256": self.weights_sha256, "precision": self.precision, "flip": self.flip,
                 "detector": self.detector if self.detects else None,
                 "detector_options": dict(self.detector_options) if self.detects else {}, "boxes_sha256": digest}

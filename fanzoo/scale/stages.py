@@ -51,14 +51,14 @@ def crop_predictor(job: AlignJob) -> Predictor:
     """One per worker process and job: the detector loads once, not once per task."""
     import cv2
 
-    from ..api import load_detector
+    from ..api import DEFAULT_BACKEND, load_detector
     from ..plugins import get_model
 
     cv2.setNumThreads(1)  # a task holds one CPU; OpenCV's own pool would take every core of the node
     spec = get_model(job.model)
     detector = None
     if job.detects:  # on the task's one CPU: a detector that runs on a backend gets one thread, no GPU
-        detector = load_detector(job.detector, job.backend, "cpu", 1, dict(job.detector_options))
+        detector = load_detector(job.detector, job.backend or DEFAULT_BACKEND, "cpu", 1, dict(job.detector_options))
     session = CropOnlySession()
     return Predictor(spec, session, session if spec.depth_model else None, detector, flip=job.flip)
 
@@ -114,7 +114,8 @@ class LandmarkStage:
         # Ray gives a GPU actor its own GPU as the only visible one (CUDA_VISIBLE_DEVICES): index 0 here
         device = "cuda" if job.device.startswith("cuda") else job.device
         self.predictor = load_predictor(job.model, job.backend, device, detector=None, flip=job.flip,
-                                        artifacts=job.artifacts, threads=job.threads, batch_size=job.batch_size)
+                                        artifacts=job.artifacts, threads=job.threads, batch_size=job.batch_size,
+                                        precision=job.precision)
         self.schema = result_schema(self.predictor.spec.landmarks_dims)
 
     def _faces(self, per_image: Sequence[list[FaceCrop] | str]) -> list[list[Face] | str]:

@@ -82,7 +82,7 @@ def download(url: str, target: Path, source: WeightsSource, expected_sha256: str
 def fetch(model: TaggedModel, fmt: str | None = None, expected_sha256: str | None = None,
           progress: bool | None = None, url: str | None = None):  # -> importer.Imported
     """Download (or reuse a verified earlier download) and import into the cache as ``model``'s tag."""
-    from .importer import read_any_weights, store_weights
+    from .importer import expected_shapes, read_any_weights, store_weights
     from .store import sha256_file
 
     source = choose_source(model.weights, fmt, expected_sha256)
@@ -97,6 +97,6 @@ def fetch(model: TaggedModel, fmt: str | None = None, expected_sha256: str | Non
             raw.unlink()
     if not raw.is_file():
         download(source.url, raw, source, expected_sha256, progress)
-    params, file_format = read_any_weights(raw)
+    params, file_format = read_any_weights(raw, expected_shapes(model.spec), model.spec.name)
     # verified against this tag's own hash (or one the user vouched for): it is this tag's file
     return store_weights(model.spec, model.weights, params, raw, file_format, sha256_file(raw))

@@ -2,25 +2,31 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..decoding import SUBPIXEL_RULES
 from ..errors import WeightsError
 from ..registry import ModelSpec, WeightTag, local_tag
-from .names import torch_to_nnabla, unwrap_state_dict
+from .names import torch_element_counts, torch_to_nnabla
 from .params import check_params, is_npz, read_npz, write_npz
 from .store import WeightsRecord, cached_weights, read_record, sha256_file, write_record
 from .tags import TaggedModel, lookup, tag_for_file, user_tag
-from .torch_checkpoint import load_torch_checkpoint
+from .torch_checkpoint import load_torch_state_dict
 
 log = logging.getLogger(__name__)
 
 
-def read_any_weights(path: Path | str) -> tuple[dict[str, np.ndarray], str]:
-    """Parameters in NNabla names from any supported format, and the format's name."""
+def read_any_weights(path: Path | str, expected: Mapping[str, tuple[int, ...]] | None = None,
+                     model: str = "the model") -> tuple[dict[str, np.ndarray], str]:
+    """Parameters in NNabla names from any supported format (NNabla .h5, the authors' PyTorch checkpoint, a
+    parameter .npz), and the format's name.
+
+    With ``expected`` (NNabla name -> shape, the graph's), every name and size in the file's header is
+    checked against it before any parameter data is read, so memory stays bounded by the model's size.
+    """
     from .h5params import is_hdf5
 
     path = Path(path)
@@ -31,10 +37,11 @@ def read_any_weights(path: Path | str) -> tuple[dict[str, np.ndarray], str]:
     if is_hdf5(path):
         from .h5params import read_h5_params
 
-        return {k: np.asarray(v, dtype=np.float32) for k, v in read_h5_params(path).items()}, "nnabla-h5"
+        return {k: np.asarray(v, dtype=np.float32) for k, v in read_h5_params(path, expected, model).items()}, "nnabla-h5"
     if is_npz(path):
-        return read_npz(path), "npz"
-    return torch_to_nnabla(unwrap_state_dict(load_torch_checkpoint(path))), "torch"
+        return read_npz(path, expected, model), "npz"
+    counts = torch_element_counts(expected) if expected is not None else None
+    return torch_to_nnabla(load_torch_state_dict(path, counts, model)), "torch"
 
 
 def expected_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
@@ -87,7 +94,7 @@ def import_file(spec: ModelSpec, source: Path | str, tag: str | None = None, sub
     ``tag`` or ``local``. Nothing in the cache changes unless the whole file is valid.
     """
     source = Path(source)
-    params, fmt = read_any_weights(source)
+    params, fmt = read_any_weights(source, expected_shapes(spec), spec.name)  # sizes checked before reading
     digest = sha256_file(source)
     weights = tag_named(spec, tag_for_file(spec, digest, tag))
     if not weights.user and ((subpixel or weights.subpixel) != weights.subpixel or license):
@@ -101,6 +108,8 @@ def store_weights(spec: ModelSpec, weights: WeightTag, params: dict[str, np.ndar
     """Check ``params`` against the graph and write them as ``weights`` (the caller chose the tag)."""
     expected = expected_shapes(spec)
     check_params(spec.name, params, expected, str(source))
+    from ..decoding import SUBPIXEL_RULES  # not at the top: reading weights needs no image library
+
     subpixel = subpixel or weights.subpixel
     if subpixel not in SUBPIXEL_RULES:
         raise WeightsError(f"unknown sub-pixel rule {subpixel!r}; known: {', '.join(SUBPIXEL_RULES)}")

@@ -19,21 +19,47 @@ BN_FIELDS = {"weight": "gamma", "bias": "beta", "running_mean": "mean", "running
 BN_FIELDS_BACK = {v: k for k, v in BN_FIELDS.items()}
 
 
-def unwrap_state_dict(checkpoint: Any) -> dict[str, np.ndarray]:
-    """The authors' FAN files are a plain state dict; depth is ``{'state_dict': {'module.<name>': ...}}``."""
+def unwrap_state_dict(checkpoint: Any, tensor_type: type = np.ndarray) -> dict[str, Any]:
+    """The authors' FAN files are a plain state dict; depth is ``{'state_dict': {'module.<name>': ...}}``.
+
+    ``tensor_type`` is what every value must be: arrays, or the checkpoint reader's records before reading.
+    """
     if isinstance(checkpoint, Mapping) and "state_dict" in checkpoint and isinstance(checkpoint["state_dict"], Mapping):
         checkpoint = checkpoint["state_dict"]
     if not isinstance(checkpoint, Mapping) or not checkpoint:
         raise WeightsError("the checkpoint holds no state dict (expected a mapping of parameter names to tensors)")
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, Any] = {}
     for key, value in checkpoint.items():
         if not isinstance(key, str):
             raise WeightsError(f"the checkpoint has a non-string key {key!r:.40}")
-        if not isinstance(value, np.ndarray):
-            raise WeightsError(f"checkpoint entry {key!r} is not a tensor")
+        if not isinstance(value, tensor_type):
+            raise WeightsError(f"checkpoint entry {key!r:.80} is not a tensor")
         name = key[len("module."):] if key.startswith("module.") else key  # DataParallel prefix
         out[name] = value
     return out
+
+
+def torch_name(name: str) -> str:
+    """The authors' state-dict name of an NNabla parameter name."""
+    try:
+        scope, kind, field = name.rsplit("/", 2)
+        prefix = scope.replace("/", ".")
+        if kind == "bn":
+            return f"{prefix}.{BN_FIELDS_BACK[field]}"
+        if kind in ("conv", "affine") and field in ("W", "b"):
+            return f"{prefix}.{'weight' if field == 'W' else 'bias'}"
+    except (ValueError, KeyError):
+        pass
+    raise WeightsError(f"cannot map NNabla parameter {name!r} to a PyTorch name")
+
+
+def torch_element_counts(expected: Mapping[str, tuple[int, ...]]) -> dict[str, int]:
+    """State-dict name -> element count, from the graph's NNabla shapes (BatchNorm's step counter included)."""
+    counts = {torch_name(name): int(np.prod(shape, dtype=object)) for name, shape in expected.items()}
+    for name in expected:
+        if name.endswith("/bn/mean"):
+            counts[torch_name(name).rsplit(".", 1)[0] + ".num_batches_tracked"] = 1
+    return counts
 
 
 def torch_to_nnabla(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

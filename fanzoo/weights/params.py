@@ -34,6 +34,10 @@ def check_params(model: str, params: Mapping[str, np.ndarray], expected: Mapping
             raise WeightsError(f"{source}: parameter {name!r} holds NaN or infinite values")
 
 
+# .npy header readers by format version (np.save writes 1.0, or 2.0 for headers over 64 KiB)
+HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
 def write_npz(path: Path | str, params: Mapping[str, np.ndarray]) -> None:
     """float32, in the given order, written atomically."""
     with atomic_path(path, suffix=".npz") as tmp:
@@ -41,21 +45,39 @@ def write_npz(path: Path | str, params: Mapping[str, np.ndarray]) -> None:
             np.savez(f, **{name: np.asarray(array, dtype=np.float32) for name, array in params.items()})
 
 
-def read_npz(path: Path | str) -> dict[str, np.ndarray]:
-    """Every array of a parameter .npz, refusing pickled objects and anything but float32."""
+def read_npz(path: Path | str, expected: Mapping[str, tuple[int, ...]] | None = None,
+             model: str = "the model") -> dict[str, np.ndarray]:
+    """Every array of a parameter .npz, refusing pickled objects and anything but float32.
+
+    With ``expected`` (name -> shape), each member's header is checked before its data is read, so memory
+    stays bounded by the model's size.
+    """
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"no such file: {path}")
+    params: dict[str, np.ndarray] = {}
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            params = {name: archive[name] for name in archive.files}
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.namelist():
+                name = member[: -len(".npy")]
+                with archive.open(member) as f:
+                    read_header = HEADER_READERS.get(np.lib.format.read_magic(f))
+                    if read_header is None:
+                        raise WeightsError(f"{path}: parameter {name!r} uses an unknown .npy format version")
+                    shape, _, dtype = read_header(f)  # the header only: no data read yet
+                    if dtype != np.float32:
+                        raise WeightsError(f"{path}: parameter {name!r} is {dtype}, not float32")
+                    if expected is not None and name not in expected:
+                        raise WeightsError(f"{path} does not fit {model}: unexpected parameter {name!r}")
+                    if expected is not None and tuple(shape) != tuple(expected[name]):
+                        raise WeightsError(f"{path} does not fit {model}: parameter {name!r} has shape "
+                                           f"{tuple(shape)}, expected {tuple(expected[name])}")
+                with archive.open(member) as f:
+                    params[name] = np.lib.format.read_array(f, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise WeightsError(f"{path} is not a readable parameter .npz: {exc}") from exc
     if not params:
         raise WeightsError(f"{path} holds no parameters")
-    for name, array in params.items():
-        if array.dtype != np.float32:
-            raise WeightsError(f"{path}: parameter {name!r} is {array.dtype}, not float32")
     return params
 
 

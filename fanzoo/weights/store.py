@@ -103,18 +103,6 @@ def local_weights(tag: WeightTag) -> Path | None:
     return cached if cached.is_file() else None
 
 
-def weights_fingerprint(tag: WeightTag) -> str | None:
-    """sha256 of the tag's weights: the record's (hashed at import) or the bundled file's."""
-    path = local_weights(tag)
-    if path is None:
-        return None
-    if path == cached_weights(tag):
-        record = read_record(tag.model, tag.tag)
-        if record is not None:
-            return record.weights_sha256
-    return sha256_file(path)
-
-
 def how_to_get(tag: WeightTag) -> str:
     if tag.sources:
         return (f"`fanzoo weights fetch {tag.name}` (needs internet) or `fanzoo weights import {tag.model} FILE` "

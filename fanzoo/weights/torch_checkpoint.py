@@ -1,224 +1,275 @@
 """Read PyTorch checkpoints (zip and legacy formats) into numpy arrays, without torch and without running code.
 
-A checkpoint is a pickle. Unpickling an untrusted pickle can execute anything, so this reader resolves
-only the few globals a tensor checkpoint needs (tensor rebuilders, storage types, OrderedDict) and
-rejects every other one before it is called.
+Bytes are trusted only after checks, in this order: the file's size; each pickle's opcodes (declared
+lengths, see pickle_scan); the globals it names (torch_records); every tensor record against its storage;
+with the graph's element counts, each parameter's name and size; the total of the storages; and only then
+are the storages read, each exactly as long as declared, never more.
 """
 from __future__ import annotations
 
-import collections
 import io
-import pickle
+import mmap
 import struct
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
 from ..errors import WeightsError
+from .names import unwrap_state_dict
+from .pickle_scan import check_pickle
+from .torch_records import Storage, Tensor, materialize, unpickle, walk
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
-
-STORAGE_DTYPES = {
-    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
-    "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
-    "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
-}
-
-
-@dataclass
-class _Storage:
-    dtype: np.dtype
-    key: str
-    numel: int
-    array: np.ndarray | None = None
+# the largest official FAN-family file is about 100 MB; a training checkpoint with optimizer state a few times that
+MAX_FILE_BYTES = 1 << 30
+MAX_TENSOR_BYTES = 1 << 30  # storages read, and again arrays made, when no expected sizes bound them
+MAX_PICKLE_BYTES = 64 << 20
+_CHUNK = 4 << 20
+_ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 
 
-@dataclass
-class _View:
-    base: _Storage
-    offset: int  # in elements
-    numel: int
+class _Parsed:
+    """The object tree of a checkpoint with its storages declared but not yet read."""
+
+    def __init__(self, path: Path, root: Any, storages: dict[str, Storage]) -> None:
+        self.path, self.root, self.storages = path, root, storages
 
 
-@dataclass
-class _Tensor:
-    storage: _Storage | _View
-    offset: int
-    size: tuple[int, ...]
-    stride: tuple[int, ...]
-
-    def materialize(self) -> np.ndarray:
-        if isinstance(self.storage, _View):
-            base, extra = self.storage.base, self.storage.offset
-        else:
-            base, extra = self.storage, 0
-        if base.array is None:
-            raise WeightsError(f"checkpoint storage {base.key!r} has no data")
-        flat = base.array[extra + self.offset:]
-        if self.size and flat.size < 1 + sum((n - 1) * s for n, s in zip(self.size, self.stride)):
-            raise WeightsError("checkpoint tensor reaches past the end of its storage")
-        item = flat.itemsize
-        view = np.lib.stride_tricks.as_strided(
-            flat, shape=self.size, strides=tuple(s * item for s in self.stride), writeable=False)
-        return np.array(view)  # own copy, contiguous
+def _file_size(path: Path) -> int:
+    if not path.is_file():
+        raise WeightsError(f"no such file: {path}")
+    size = path.stat().st_size
+    if size < 2:
+        raise WeightsError(f"{path} is empty or truncated")
+    if size > MAX_FILE_BYTES:
+        raise WeightsError(f"{path} is {size / 2 ** 30:.1f} GiB; a FAN checkpoint is at most a few hundred MB "
+                           f"(limit {MAX_FILE_BYTES >> 20} MiB)")
+    return size
 
 
-class _StorageType:
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.dtype = np.dtype(STORAGE_DTYPES[name])
-
-
-def _rebuild_tensor_v2(storage: Any, storage_offset: int, size: tuple, stride: tuple, requires_grad: bool = False,
-                       backward_hooks: Any = None, metadata: Any = None) -> _Tensor:
-    if not isinstance(storage, (_Storage, _View)):
-        raise WeightsError("checkpoint tensor is not backed by a storage")
-    return _Tensor(storage, int(storage_offset), tuple(int(s) for s in size), tuple(int(s) for s in stride))
-
-
-def _rebuild_parameter(data: Any, requires_grad: bool = False, backward_hooks: Any = None) -> Any:
-    return data
-
-
-def _rebuild_parameter_with_state(data: Any, requires_grad: bool, backward_hooks: Any, state: Any) -> Any:
-    return data
-
-
-_ALLOWED = {
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter_with_state,
-}
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file: BinaryIO, storages: dict[str, _Storage] | None, legacy: bool) -> None:
-        super().__init__(file)
-        self._storages = storages
-        self._legacy = legacy
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ALLOWED:
-            return _ALLOWED[(module, name)]
-        if module == "torch" and name in STORAGE_DTYPES:
-            return _StorageType(name)
-        raise WeightsError(
-            f"refusing to load the checkpoint: it references {module}.{name}, which is not a tensor "
-            "or plain container (the file may run code when unpickled; only weight files are accepted)")
-
-    def persistent_load(self, pid: Any) -> Any:
-        if self._storages is None or not isinstance(pid, tuple) or not pid or pid[0] != "storage":
-            raise WeightsError(f"unsupported persistent object in checkpoint: {pid!r:.80}")
-        storage_type, key, _location, numel = pid[1], str(pid[2]), pid[3], int(pid[4])
-        if not isinstance(storage_type, _StorageType):
-            raise WeightsError("checkpoint storage has an unknown type")
-        storage = self._storages.get(key)
-        if storage is None:
-            storage = self._storages[key] = _Storage(storage_type.dtype, key, numel)
-        if self._legacy and len(pid) > 5 and pid[5] is not None:
-            view_key, offset, view_numel = pid[5]
-            return _View(storage, int(offset), int(view_numel))
-        return storage
-
-
-def _load_pickle(data: BinaryIO, storages: dict[str, _Storage] | None, legacy: bool) -> Any:
+# -- zip format (torch >= 1.6) ------------------------------------------------------------------------------
+def _read_entry(archive: zipfile.ZipFile, name: str, nbytes: int, path: Path,
+                out: memoryview | None = None) -> bytearray:
+    """Exactly ``nbytes`` of a member, decompressed in bounded chunks whatever its header claims; into ``out``
+    when given (then the returned bytes are empty)."""
     try:
-        return _RestrictedUnpickler(data, storages, legacy).load()
-    except WeightsError:
-        raise
-    except Exception as exc:  # a corrupt pickle can raise almost anything
-        raise WeightsError(f"the checkpoint is corrupt or not a PyTorch file ({type(exc).__name__}: {exc})") from exc
+        info = archive.getinfo(name)
+    except KeyError:
+        raise WeightsError(f"{path} is damaged: member {name!r} is missing") from None
+    if info.compress_type not in _ZIP_METHODS:
+        raise WeightsError(f"{path}: member {name!r} uses zip compression method {info.compress_type}; "
+                           "PyTorch stores members uncompressed (deflate is also read)")
+    if info.file_size < nbytes:
+        raise WeightsError(f"{path} is damaged: member {name!r} holds {info.file_size} bytes, {nbytes} declared")
+    view = memoryview(bytearray(nbytes)) if out is None else out
+    try:
+        with archive.open(info) as entry:
+            done = 0
+            while done < nbytes:
+                chunk = entry.read(min(_CHUNK, nbytes - done))
+                if not chunk:
+                    raise WeightsError(f"{path} is truncated: member {name!r} ends after {done} of {nbytes} bytes")
+                view[done:done + len(chunk)] = chunk
+                done += len(chunk)
+    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError, ValueError) as exc:
+        raise WeightsError(f"{path} is a damaged zip archive ({name}: {exc})") from None
+    return bytearray() if out is not None else view.obj
 
 
-def _read_zip(path: Path) -> Any:
+def _parse_zip(path: Path) -> tuple[_Parsed, zipfile.ZipFile, str]:
     try:
         archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
-        raise WeightsError(f"{path} is a damaged zip archive: {exc}") from exc
-    with archive:
-        names = archive.namelist()
-        pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
+    except OSError as exc:
+        raise WeightsError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise WeightsError(f"{path} is a damaged zip archive: {exc}") from None
+    try:
+        pkl = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
         if len(pkl) != 1:
             raise WeightsError(f"{path} is a zip file but not a PyTorch checkpoint (no single data.pkl)")
         prefix = pkl[0][: -len("data.pkl")]
-        storages: dict[str, _Storage] = {}
-        try:
-            result = _load_pickle(io.BytesIO(archive.read(pkl[0])), storages, legacy=False)
-            for key, storage in storages.items():
-                # members are read by their exact name, never extracted to disk
-                raw = archive.read(f"{prefix}data/{key}")
-                storage.array = _frombuffer(raw, storage, path)
-        except (KeyError, zipfile.BadZipFile, EOFError) as exc:
-            raise WeightsError(f"{path} is a truncated or damaged PyTorch checkpoint: {exc}") from exc
-    return result
+        if f"{prefix}byteorder" in archive.namelist():
+            order = archive.getinfo(f"{prefix}byteorder").file_size
+            if order > 16 or _read_entry(archive, f"{prefix}byteorder", order, path).strip() != b"little":
+                raise WeightsError(f"{path} was saved on a big-endian machine, which is not supported")
+        size = archive.getinfo(pkl[0]).file_size
+        if size > MAX_PICKLE_BYTES:
+            raise WeightsError(f"{path}: its data.pkl declares {size >> 20} MiB; a weight file's is far smaller")
+        stream = io.BytesIO(_read_entry(archive, pkl[0], size, path))
+        check_pickle(stream, size, str(path))
+        storages: dict[str, Storage] = {}
+        root = unpickle(stream, storages, legacy=False)
+        return _Parsed(path, root, storages), archive, prefix
+    except BaseException:
+        archive.close()
+        raise
 
 
-def _frombuffer(raw: bytes, storage: _Storage, path: Path) -> np.ndarray:
-    expected = storage.numel * storage.dtype.itemsize
-    if len(raw) < expected:
-        raise WeightsError(f"{path} is truncated: storage {storage.key} has {len(raw)} of {expected} bytes")
-    return np.frombuffer(raw[:expected], dtype=storage.dtype.newbyteorder("<"))
+# -- legacy format (torch < 1.6): pickles then raw storages, one after the other ----------------------------
+def _parse_legacy(path: Path, mm: mmap.mmap) -> tuple[_Parsed, list]:
+    """The object tree, and the storage keys in the order their bytes follow it."""
+    end = len(mm)
+    if mm[257:262] == b"ustar":
+        raise WeightsError(f"{path} uses PyTorch's pre-0.4 tar format, which is not supported")
+
+    def next_pickle(storages: dict[str, Storage] | None) -> Any:
+        check_pickle(mm, end, str(path))  # type: ignore[arg-type]  (an mmap reads like a file)
+        return unpickle(mm, storages, legacy=True)  # type: ignore[arg-type]
+
+    if next_pickle(None) != LEGACY_MAGIC:
+        raise WeightsError(f"{path} is not a PyTorch checkpoint (bad magic number)")
+    if next_pickle(None) != LEGACY_PROTOCOL:
+        raise WeightsError(f"{path} uses an unsupported PyTorch serialization protocol")
+    sys_info = next_pickle(None)
+    if isinstance(sys_info, dict) and not sys_info.get("little_endian", True):
+        raise WeightsError(f"{path} was saved on a big-endian machine, which is not supported")
+    storages: dict[str, Storage] = {}
+    root = next_pickle(storages)
+    keys = next_pickle(None)
+    if not isinstance(keys, list) or len(keys) != len(storages):
+        raise WeightsError(f"{path} is damaged: the storage list after the pickle does not match it")
+    return _Parsed(path, root, storages), keys
 
 
-def _read_legacy(path: Path) -> Any:
+def _locate_legacy_storages(parsed: _Parsed, keys: list, mm: mmap.mmap) -> dict[str, tuple[int, int]]:
+    """Where each storage's bytes are: each is preceded by its element count, which must match the pickle's."""
+    path, end, position = parsed.path, len(mm), mm.tell()
+    where: dict[str, tuple[int, int]] = {}
+    for key in keys:
+        storage = parsed.storages.get(str(key))
+        if storage is None or str(key) in where:
+            raise WeightsError(f"{path} is damaged: unexpected storage {key!r:.40}")
+        if position + 8 > end:
+            raise WeightsError(f"{path} is truncated (storage {key} missing)")
+        (numel,) = struct.unpack("<q", mm[position:position + 8])
+        if numel != storage.numel:
+            raise WeightsError(f"{path} is damaged: storage {key} has {numel} elements, the pickle says {storage.numel}")
+        position += 8
+        if position + storage.nbytes > end:
+            raise WeightsError(f"{path} is truncated: storage {key} needs {storage.nbytes} bytes, "
+                               f"{end - position} remain")
+        where[storage.key] = (position, storage.nbytes)
+        position += storage.nbytes
+    return where
+
+
+# -- checks shared by both formats --------------------------------------------------------------------------
+def _check_tensors(parsed: _Parsed, tensors: list[tuple[str, Tensor]], budget: int,
+                   loader: Callable[[Storage], np.ndarray]) -> None:
+    """Every record valid and the bytes they need within ``budget``; then each storage they use may be read."""
+    unique = {id(t): (where, t) for where, t in tensors}
+    needed: dict[int, Storage] = {}
+    total = 0
+    for where, tensor in unique.values():
+        tensor.check(f"{parsed.path}: {where}")
+        total += tensor.nbytes
+        needed[id(tensor.base)] = tensor.base
+    storage_bytes = sum(s.nbytes for s in needed.values())
+    if max(total, storage_bytes) > budget:
+        raise WeightsError(f"{parsed.path}: its tensors declare {max(total, storage_bytes) / 2 ** 20:.0f} MiB, more "
+                           f"than the {budget / 2 ** 20:.0f} MiB expected")
+    for _, tensor in unique.values():
+        tensor.base.users += 1
+        tensor.base.loader = loader
+
+
+def _into_array(storage: Storage, fill: Callable[[memoryview], None]) -> np.ndarray:
+    array = np.empty(storage.numel, dtype=storage.dtype)
+    fill(memoryview(array).cast("B"))
+    return array
+
+
+def _load(path: Path | str, select: Callable[[_Parsed], tuple[Any, list, int]]) -> Any:
+    """Parse, let ``select(parsed) -> (result tree, [(where, tensor)], budget)`` choose, check, read, build.
+
+    Every error names the file once (the record checks deep inside the pickle do not know it)."""
+    path = Path(path)
+    try:
+        return _load_checked(path, select)
+    except WeightsError as exc:
+        if str(path) in str(exc):
+            raise
+        raise WeightsError(f"{path}: {exc}") from None
+
+
+def _load_checked(path: Path, select: Callable[[_Parsed], tuple[Any, list, int]]) -> Any:
+    _file_size(path)
     with open(path, "rb") as f:
-        header = f.read(512)
-        if len(header) >= 262 and header[257:262] == b"ustar":
-            raise WeightsError(f"{path} uses PyTorch's pre-0.4 tar format, which is not supported")
-        f.seek(0)
-        magic = _load_pickle(f, None, legacy=True)
-        if magic != LEGACY_MAGIC:
-            raise WeightsError(f"{path} is not a PyTorch checkpoint (bad magic number)")
-        if _load_pickle(f, None, legacy=True) != LEGACY_PROTOCOL:
-            raise WeightsError(f"{path} uses an unsupported PyTorch serialization protocol")
-        sys_info = _load_pickle(f, None, legacy=True)
-        if isinstance(sys_info, dict) and not sys_info.get("little_endian", True):
-            raise WeightsError(f"{path} was saved on a big-endian machine, which is not supported")
-        storages: dict[str, _Storage] = {}
-        result = _load_pickle(f, storages, legacy=True)
-        keys = _load_pickle(f, None, legacy=True)
-        if not isinstance(keys, list):
-            raise WeightsError(f"{path} is damaged: no storage list after the pickle")
-        for key in keys:
-            storage = storages.get(str(key))
-            if storage is None:
-                raise WeightsError(f"{path} is damaged: unknown storage {key!r}")
-            head = f.read(8)
-            if len(head) != 8:
-                raise WeightsError(f"{path} is truncated (storage {key} missing)")
-            (numel,) = struct.unpack("<q", head)
-            if numel != storage.numel:
-                raise WeightsError(f"{path} is damaged: storage {key} has {numel} elements, expected {storage.numel}")
-            storage.array = _frombuffer(f.read(numel * storage.dtype.itemsize), storage, path)
-    return result
+        head = f.read(4)
+        if head == b"PK\x03\x04":
+            parsed, archive, prefix = _parse_zip(path)
+            with archive:
+                tree, tensors, budget = select(parsed)
 
+                def from_zip(storage: Storage) -> np.ndarray:
+                    return _into_array(storage, lambda out: _read_entry(
+                        archive, f"{prefix}data/{storage.key}", storage.nbytes, path, out))
 
-def _materialize(obj: Any) -> Any:
-    if isinstance(obj, _Tensor):
-        return obj.materialize()
-    if isinstance(obj, dict):
-        return type(obj)((k, _materialize(v)) for k, v in obj.items()) if isinstance(obj, collections.OrderedDict) \
-            else {k: _materialize(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_materialize(v) for v in obj)
-    if isinstance(obj, (_Storage, _View, _StorageType)):
-        raise WeightsError("checkpoint holds a bare storage; only tensors are supported")
-    return obj
+                _check_tensors(parsed, tensors, budget, from_zip)
+                return materialize(tree)
+        try:
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as exc:
+            raise WeightsError(f"cannot read {path}: {exc}") from None
+        with mm:
+            parsed, keys = _parse_legacy(path, mm)
+            tree, tensors, budget = select(parsed)
+            where: dict[str, tuple[int, int]] = {}
+
+            def from_legacy(storage: Storage) -> np.ndarray:
+                start, nbytes = where[storage.key]
+
+                def fill(out: memoryview) -> None:
+                    f.seek(start)
+                    if f.readinto(out) != nbytes:
+                        raise WeightsError(f"{path} is truncated (storage {storage.key})")
+                return _into_array(storage, fill)
+
+            _check_tensors(parsed, tensors, budget, from_legacy)
+            where.update(_locate_legacy_storages(parsed, keys, mm))
+            return materialize(tree)
 
 
 def load_torch_checkpoint(path: Path | str) -> Any:
-    """Plain containers (dict, list, tuple, str, numbers) with every tensor as a numpy array."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"no such file: {path}")
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if len(head) < 2:
-        raise WeightsError(f"{path} is empty or truncated")
-    obj = _read_zip(path) if head == b"PK\x03\x04" else _read_legacy(path)
-    return _materialize(obj)
+    """Plain containers (dict, list, tuple, str, numbers) with every tensor as a numpy array.
+
+    :class:`WeightsError` for anything that is not a well-formed tensor checkpoint of at most
+    ``MAX_TENSOR_BYTES`` of tensors.
+    """
+    def everything(parsed: _Parsed) -> tuple[Any, list, int]:
+        tensors = [(where, v) for where, v in walk(parsed.root) if isinstance(v, Tensor)]
+        return parsed.root, tensors, MAX_TENSOR_BYTES
+
+    return _load(path, everything)
+
+
+def load_torch_state_dict(path: Path | str, expected_numel: Mapping[str, int] | None = None,
+                          model: str = "the model") -> dict[str, np.ndarray]:
+    """The state dict of a checkpoint (a bare one, or under "state_dict"; "module." prefixes dropped).
+
+    With ``expected_numel`` (state-dict name -> element count, from the graph), a name it does not list or a
+    tensor of another size is refused before any tensor data is read, and only that many bytes are read.
+    """
+    def state_dict(parsed: _Parsed) -> tuple[Any, list, int]:
+        for _ in walk(parsed.root):  # depth, count and sharing bounds before anything looks inside
+            pass
+        try:
+            state = unwrap_state_dict(parsed.root, tensor_type=Tensor)
+        except WeightsError as exc:
+            raise WeightsError(f"{parsed.path}: {exc}") from None
+        budget = MAX_TENSOR_BYTES
+        if expected_numel is not None:
+            for name, tensor in state.items():
+                if name not in expected_numel:
+                    raise WeightsError(f"{parsed.path} does not fit {model}: unexpected parameter {name!r}")
+                if tensor.numel != expected_numel[name]:
+                    raise WeightsError(f"{parsed.path} does not fit {model}: {name!r} has {tensor.numel} elements "
+                                       f"(size {tensor.size}), the graph expects {expected_numel[name]}")
+            budget = 8 * sum(expected_numel.values())  # float64 is the widest dtype a weight file uses
+        return state, list(state.items()), budget
+
+    return _load(path, state_dict)
