@@ -21,6 +21,7 @@ SEED = 11  # random weights for models without trained ones; the peers load the 
 SLOW_RUNTIMES = ("nnabla", "nnabla-graph")
 FAN_STACKS = {"2dfan1": 1, "2dfan2": 2, "2dfan4": 4, "3dfan4": 4}  # the networks face-alignment has
 _STARTED = time.time()
+_LOAD_AT_START = os.getloadavg() if hasattr(os, "getloadavg") else None
 
 
 def _threads() -> int:
@@ -238,9 +239,22 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output
             versions.update({"torch (peer)": torch_v, "face-alignment (peer)": fa_v, "python (peer)": py_v})
     machine = facts()
     machine.update(python=platform.python_version(), versions=versions, load_average_at_end=load_average(),
+                   load_average_at_start=[round(x, 2) for x in _LOAD_AT_START] if _LOAD_AT_START else None,
+                   threads_per_runtime=THREADS, cpu_s=cpu_seconds(),
                    threads=thread_statement(), selection="full" if config.getoption("full") else "default",
                    duration_s=round(time.time() - _STARTED, 1))
     output_json["fanzoo_machine"] = machine
+
+
+def cpu_seconds() -> float | None:
+    """CPU time of this run and of the processes it waited for (the peers, `fanzoo predict` processes): on a
+    shared machine, what the run would take alone, with one thread per runtime, is close to this."""
+    try:
+        import resource
+    except ImportError:  # not on Unix
+        return None
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return round(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 1)
 
 
 def thread_statement() -> dict[str, str]:

@@ -61,7 +61,8 @@ def precision_choice(benchmarks: list[dict], model: str) -> tuple[str, str] | No
     return "fp32", f"{speed}, NME {change:+.2f} points"
 
 
-def goal_rows(benchmarks: list[dict], duration_s: float | None, full: bool) -> list[dict]:
+def goal_rows(benchmarks: list[dict], duration_s: float | None, full: bool, cpu_s: float | None = None,
+              load: list[float] | None = None) -> list[dict]:
     from fanzoo.plugins import get_model
 
     rows = []
@@ -121,7 +122,10 @@ def goal_rows(benchmarks: list[dict], duration_s: float | None, full: bool) -> l
                          None, "pytest benchmarks/test_accuracy.py -k 'landmark_shift and 2dfan4'"))
     if duration_s is not None:
         minutes = duration_s / 60
+        extra = [f"{cpu_s / 60:.1f} min of CPU time" if cpu_s else "",
+                 f"load average {load[-1]:.1f} at the end" if load else "", "this was --full" if full else ""]
+        note = ", ".join(x for x in extra if x)
         rows.append(_row("`pytest benchmarks/` (the default selection)", f"<= {QUICK_MINUTES} min",
-                         f"{minutes:.1f} min" + (" (this was --full)" if full else ""),
+                         f"{minutes:.1f} min" + (f" ({note})" if note else ""),
                          None if full else minutes <= QUICK_MINUTES, "pytest benchmarks/"))
     return rows

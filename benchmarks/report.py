@@ -36,9 +36,18 @@ def machine_lines(machine: dict) -> list[str]:
     if threads:
         lines += ["", "Threads, pinned for this run:", ""] + [f"- {k}: {v}" for k, v in threads.items()]
     if machine.get("load_average_at_end"):
-        lines += ["", f"Load average (1, 5, 15 min) when the run ended: {machine['load_average_at_end']} on "
-                      f"{machine.get('cores', '?')} cores; other work shared the machine, which is why goals are "
-                      "measured side by side."]
+        start = machine.get("load_average_at_start")
+        lines += ["", f"Load average (1, 5, 15 min) {'at the start ' + str(start) + ', ' if start else ''}at the end "
+                      f"{machine['load_average_at_end']}, on {machine.get('cores', '?')} cores: other work shared the "
+                      "machine, which is why the goals are measured side by side."]
+    pinned, usable = machine.get("threads_per_runtime"), machine.get("usable_cores")
+    if pinned is None and str(threads.get("onnxruntime", "")).split(" ")[0].isdigit():
+        pinned = int(threads["onnxruntime"].split(" ")[0])
+    if pinned and usable and pinned < usable:
+        lines += ["", f"Every runtime ran on {pinned} thread(s) of {usable} cores (FANZOO_BENCH_THREADS): with more "
+                      "runnable threads than cores, a runtime's thread pool waits at every layer for a thread the "
+                      "system has paused (ONNX Runtime's FAN-4 took 4x longer on 2 threads than on 1 here), which "
+                      "measures the contention rather than the runtime."]
     return lines
 
 
@@ -89,7 +98,8 @@ def render(data: dict) -> str:
            "`pytest benchmarks/ --benchmark-json=benchmarks/results.json` (the default selection)")
     lines = ["# fanzoo benchmark results", "",
              f"Measured by {how} on {data.get('datetime', '?')[:19]} UTC, in {machine.get('duration_s', 0) / 60:.0f} "
-             "min, and rendered from the committed `benchmarks/results.json` by `python -m benchmarks.report`.", "",
+             "min" + (f" ({machine['cpu_s'] / 60:.0f} min of CPU time)" if machine.get("cpu_s") else "")
+             + ", and rendered from the committed `benchmarks/results.json` by `python -m benchmarks.report`.", "",
              *([f"Rows of later runs replace the first run's (runs at {', '.join(data['fanzoo_runs'])} UTC): "
                 "a fix to a peer was re-measured without re-running everything.", ""]
                if len(data.get("fanzoo_runs", [])) > 1 else []),
@@ -100,7 +110,8 @@ def render(data: dict) -> str:
               "There are no trained FAN-4 weights here: FAN-4's int8 cost is a landmark shift against fp32, not an NME.",
               ""]
     benchmarks = data["benchmarks"]
-    goals = goal_rows(benchmarks, None, machine.get("selection") == "full")
+    goals = goal_rows(benchmarks, machine.get("duration_s"), machine.get("selection") == "full", machine.get("cpu_s"),
+                      machine.get("load_average_at_end"))
     if goals:
         lines.extend(["## Goals", "", "| what | goal | measured | | command |", "|---|---|---|---|---|"])
         lines += [f"| {g['what']} | {g['goal']} | {g['measured']} | {g['met']} | `{g['command']}` |" for g in goals]
@@ -233,6 +244,9 @@ def throughput_section(groups: dict[str, list[dict]]) -> list[str]:
               f"on {rows[0]['extra_info'].get('cores', '?')} cores as the benchmarks started."] if loads else []),
            "Time ratios divide by the single-process CLI's median (as users run it), and by its one-thread run",
            "(each Ray session has one thread too): the second ratio is the Ray engine's own overhead or gain.",
+           "The CLI's default, one ONNX Runtime thread per core for the detector and for the network, is the one",
+           "that suffers most from other jobs' load; on an idle machine the two single-process rows should be",
+           "closer (not measured here).",
            "", "| engine | images | median s | images/s | time vs single-process CLI | vs its one-thread run | "
            "max landmark diff (px) | rounds |", "|---|---|---|---|---|---|---|---|"]
     ratio = lambda med, by: f"{med / by:.2f}x" if by else "-"
@@ -336,6 +350,8 @@ def update(existing: str, fresh: str, when: str, other_machine: bool = False) ->
     head, old = sections(existing)
     _, new = sections(fresh)
     before, after = (machine_facts(part.get("## Machine", "")) for part in (old, new))
+    # sections rendered from committed files rather than this run come out as they were: not re-measured
+    new = {heading: text for heading, text in new.items() if heading == "## Machine" or old.get(heading) != text}
     changed = {k: (before[k], after[k]) for k in before.keys() & after.keys() if before[k] != after[k]}
     if changed and not other_machine:
         raise ValueError("the new run is not on the same machine and versions; re-run everything "

@@ -50,7 +50,9 @@ def test_given_boxes_replace_the_detector_in_the_job_identity() -> None:
     tuned = AlignJob.with_boxes(detector_options={"threshold": 0.9})
     assert tuned.identity()["detector_options"] == {"threshold": 0.9} and tuned != detected
     assert boxed.boxes_for(Path("/x/a.jpg")) == [make_box([1, 2, 30, 40])]
-    assert boxed.boxes_for(Path("/x/b.jpg")) == []
+    with pytest.raises(InputError, match=r"not listed in the boxes"):  # as the local engine: never a silent "no face"
+        boxed.boxes_for(Path("/x/b.jpg"))
+    assert AlignJob.with_boxes(by_name={"*": []}).boxes_for(Path("/x/b.jpg")) == []
     assert detected.boxes_for(Path("/x/a.jpg")) is None
 
 

@@ -129,7 +129,8 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
         return run_ray_command(inputs, results_dir, address, model=model, backend=backend, device=device,
                                detector=detector, detection=detection, boxes=given, boxes_by_name=by_name, flip=flip,
                                artifacts=artifacts, recursive=recursive, batch_size=batch_size, threads=threads,
-                               precision=precision, json_out=json_out, output=output, pts_dir=pts_dir)
+                               precision=precision, boxes_source=boxes_json, json_out=json_out, output=output,
+                               pts_dir=pts_dir)
     if address or results_dir:
         raise click.UsageError("--address and --results go with --engine ray")
 

@@ -14,7 +14,7 @@ from typing import IO, Any, TypeVar
 import click
 
 from ..errors import FanzooError, InputError
-from .common import echo_line
+from .common import check_writable, echo_line
 
 F = TypeVar("F", bound=Callable[..., Any])
 _TIME = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|f)?\s*$")
@@ -103,6 +103,7 @@ def predict_video_command(inputs: tuple[str, ...], load: Callable[[], Any], json
             video_codec(target)
         except InputError as exc:
             raise click.BadParameter(str(exc), param_hint="--output") from None
+        check_writable(target, "--output", folder=False)
     with VideoReader(source) as reader:  # not a video: one line, before the model loads
         info = reader.info
     start = parse_time(video["start"], info.fps, "--start") or 0.0

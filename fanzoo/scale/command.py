@@ -19,7 +19,7 @@ def run_ray_command(inputs: Sequence[str], results: Path | None, address: str | 
                     backend: str | None, device: str, detector: str | None, detection: Mapping[str, object],
                     boxes: Sequence[FaceBox], boxes_by_name: Mapping[str, Sequence[FaceBox]] | None, flip: bool,
                     artifacts: Path | None, recursive: bool, batch_size: int, threads: int | None,
-                    precision: str | None = None, **local_only: object) -> None:
+                    precision: str | None = None, boxes_source: Path | None = None, **local_only: object) -> None:
     """Run the job, print failures and a summary; exit 1 when some image failed, as the local engine does."""
     from .. import api
     from .engine import align_on_ray
@@ -32,7 +32,7 @@ def run_ray_command(inputs: Sequence[str], results: Path | None, address: str | 
         raise click.UsageError("--engine ray needs --results DIR (Parquet shards; a rerun skips the images there)")
     if (boxes or boxes_by_name is not None) and detector:
         raise click.UsageError("--box and --boxes-json replace the detector; drop --detector")
-    job = AlignJob.with_boxes(boxes, boxes_by_name, detection, model=model or api.DEFAULT_MODEL,
+    job = AlignJob.with_boxes(boxes, boxes_by_name, detection, boxes_source, model=model or api.DEFAULT_MODEL,
                               backend=backend, precision=precision, device=device,
                               detector=detector or api.DEFAULT_DETECTOR, flip=flip, artifacts=artifacts,
                               threads=threads or 1, batch_size=batch_size)

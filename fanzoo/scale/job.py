@@ -11,6 +11,7 @@ from typing import Any
 
 from ..api import DEFAULT_DETECTOR
 from ..detection import ALL_IMAGES, FaceBox
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
@@ -34,15 +35,19 @@ class AlignJob:
     batch_size: int = 8
     boxes: tuple[FaceBox, ...] = ()
     boxes_by_name: tuple[tuple[str, tuple[FaceBox, ...]], ...] | None = None
+    boxes_source: str = "the boxes"  # where boxes_by_name came from (the --boxes-json file), for messages
     weights_sha256: str | None = field(default=None, compare=False)  # filled in by the driver, for the results
 
     @classmethod
     def with_boxes(cls, boxes: Sequence[FaceBox] = (), by_name: Mapping[str, Sequence[FaceBox]] | None = None,
-                   detector_options: Mapping[str, Any] | None = None, **settings: object) -> AlignJob:
-        """An AlignJob from the CLI's forms of given boxes (a list, or file name -> list) and detection options."""
+                   detector_options: Mapping[str, Any] | None = None, boxes_source: Path | str | None = None,
+                   **settings: object) -> AlignJob:
+        """An AlignJob from the CLI's forms of given boxes (a list, or file name -> list, read from
+        ``boxes_source``) and detection options."""
         named = None if by_name is None else tuple(sorted((k, tuple(v)) for k, v in by_name.items()))
         options = tuple(sorted((detector_options or {}).items()))
-        return cls(boxes=tuple(boxes), boxes_by_name=named, detector_options=options, **settings)  # type: ignore[arg-type]
+        return cls(boxes=tuple(boxes), boxes_by_name=named, detector_options=options,  # type: ignore[arg-type]
+                   boxes_source=str(boxes_source or "the boxes"), **settings)
 
     @property
     def detects(self) -> bool:
@@ -55,7 +60,10 @@ class AlignJob:
             return list(self.boxes)
         if self._named is None:
             return None
-        return list(self._named.get(path.name, self._named.get(ALL_IMAGES, ())))
+        found = self._named.get(path.name, self._named.get(ALL_IMAGES))
+        if found is None:  # never a silent "no faces" (as the local engine): the user meant to give its boxes
+            raise InputError(f"not listed in {self.boxes_source} (add its file name, or a \"*\" entry for every image)")
+        return list(found)
 
     @cached_property
     def _named(self) -> dict[str, tuple[FaceBox, ...]] | None:
