@@ -61,6 +61,17 @@ def _artifacts(model: str, rev: str) -> Path:
     manifest = json.loads(read_manifest(source).to_json())
     entry = {k: v for k, v in manifest["artifacts"]["onnx"].items() if k in OLD_ENTRY_FIELDS}
     manifest["artifacts"] = {"onnx": entry}
+    # schema 1, before weight tags: no tag, licence, provenance or decoding of its own (the crop held the rule)
+    decoding = manifest.pop("decoding", None) or {}
+    if manifest.get("preprocessing") is not None:
+        manifest["preprocessing"]["subpixel"] = decoding.get("subpixel", "quarter")
+    for field in ("tag", "license", "made_by", "graph_sha256"):
+        manifest.pop(field, None)
+    if manifest.get("depth_model"):
+        manifest["depth_model"].pop("tag", None)
+    manifest["schema_version"] = 1
+    if entry.get("max_relative_error") is None:
+        entry["max_relative_error"] = 0.0  # a bound artifact: schema 1 has no way to say "not measured"
     target = folder / entry["file"]
     if target.exists() and not os.path.samefile(target, source / entry["file"]):
         target.unlink()

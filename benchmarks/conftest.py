@@ -105,25 +105,32 @@ def data_dir() -> Path:
 
 
 def has_trained_weights(model: str) -> bool:
-    from fanzoo.plugins import get_model
     from fanzoo.weights.store import local_weights
-    return local_weights(get_model(model)) is not None
+    from fanzoo.weights.tags import lookup
+    return local_weights(lookup(model).weights) is not None
+
+
+@cache
+def weights_job(model: str):  # -> fanzoo.export.sources.WeightsJob
+    """The weights a benchmark runs: the default tag's when present, else seeded random ones."""
+    from fanzoo.export.sources import plan
+    from fanzoo.plugins import get_model
+
+    if has_trained_weights(model):
+        return plan(model)[0]
+    return plan(model, random_seed=SEED + (1 if get_model(model).task == "depth" else 0))[0]
 
 
 @cache
 def model_params(model: str) -> tuple[dict[str, np.ndarray], str]:
-    """The tensors a benchmark runs: trained weights when present, else seeded random ones."""
-    from fanzoo.export.exporter import source_params
-    from fanzoo.plugins import get_model
-
-    spec = get_model(model)
-    seed = None if has_trained_weights(model) else SEED + (1 if spec.task == "depth" else 0)
-    return source_params(spec, None, seed)
+    """The tensors a benchmark runs and their fingerprint."""
+    job = weights_job(model)
+    return job.params(), job.fingerprint
 
 
 @cache
 def artifact_dir(model: str, fmt: str, precision: str = "fp32") -> Path:
-    """CACHE/<model>/ holding model.<fmt> exported once from model_params(model), and its int8 copy if asked."""
+    """CACHE/<model>/ holding model.<fmt> exported once from weights_job(model), and its int8 copy if asked."""
     from fanzoo.errors import FanzooError
     from fanzoo.export.exporter import export_model
     from fanzoo.export.manifest import read_manifest
@@ -131,23 +138,22 @@ def artifact_dir(model: str, fmt: str, precision: str = "fp32") -> Path:
     from fanzoo.precision import artifact_key
 
     spec = get_model(model)
-    params, fingerprint = model_params(model)
+    job = weights_job(model)
     folder = CACHE / spec.name
     key = artifact_key(fmt, precision)
     try:
         manifest = read_manifest(folder)
-        if manifest.weights_sha256 == fingerprint and (folder / manifest.entry(key).file).is_file():
+        if manifest.weights_sha256 == job.fingerprint and (folder / manifest.entry(key).file).is_file():
             return folder
     except FanzooError:
         pass
     try:
         fp32 = read_manifest(folder)
-        ready = fp32.weights_sha256 == fingerprint and (folder / fp32.entry(fmt).file).is_file()
+        ready = fp32.weights_sha256 == job.fingerprint and (folder / fp32.entry(fmt).file).is_file()
     except FanzooError:
         ready = False
     if not ready:
-        seed = int(fingerprint.split(":")[1]) if fingerprint.startswith("random:") else None
-        export_model(spec, fmt, folder, random_seed=seed)
+        export_model(job, fmt, folder)
     if key != fmt:
         from fanzoo.export.calibration import default_calibration_dir
         from fanzoo.export.quantize import quantize_folder

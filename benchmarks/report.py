@@ -146,6 +146,13 @@ def render(data: dict) -> str:
         lines.extend(["", "A file is hashed on its first use and again only after it changes (its size, "
                       "modification time, inode or inode change time); otherwise the remembered result is used.", ""])
     lines.extend(throughput_section(groups))
+    binding = [r for g, rs in groups.items() if g.startswith("binding:") for r in rs]
+    if binding:
+        lines.extend(["## Binding weights into the shipped weight-free graph (FAN-4, no NNabla)", "",
+                      "| step | median s | rounds |", "|---|---|---|"])
+        for r in binding:
+            lines.append(f"| {r['extra_info']['kind']} | {r['stats']['median']:.2f} | {r['stats']['rounds']} |")
+        lines.append("")
     agreement = [r["extra_info"] for r in groups.get("accuracy: backend agreement", [])]
     if agreement:
         lines.extend(["## Agreement between backends (same weights, 2 real face crops)", "",

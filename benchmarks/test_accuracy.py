@@ -23,6 +23,7 @@ def test_backend_agreement(benchmark, model: str, face_crops: np.ndarray) -> Non
     from fanzoo.decoding import decode_heatmaps
     from fanzoo.plugins import get_model
     from fanzoo.preprocessing import to_network_input
+    from fanzoo.weights.tags import lookup
 
     spec = get_model(model)
     size = spec.inputs[0].shape[-1]
@@ -43,7 +44,7 @@ def test_backend_agreement(benchmark, model: str, face_crops: np.ndarray) -> Non
         info[f"{runtime}_max_abs_diff"] = diff
         info[f"{runtime}_rel_diff"] = diff / float(np.abs(ref).max())
         info[f"{runtime}_landmark_shift_crop_px"] = float(moved)
-        assert info[f"{runtime}_rel_diff"] <= spec.tolerance
+        assert info[f"{runtime}_rel_diff"] <= lookup(model).weights.tolerance
     benchmark.group = "accuracy: backend agreement"
     benchmark.extra_info.update(info)
     benchmark.pedantic(lambda: None, rounds=1)  # the numbers are the result; the timing means nothing
@@ -69,12 +70,14 @@ def test_nme_on_300w_test(benchmark, model: str, precision: str, data_dir: Path,
     from fanzoo.evaluation import evaluate
     from fanzoo.plugins import get_model
     from fanzoo.predictor import Predictor
+    from fanzoo.weights.tags import lookup
 
     if not has_trained_weights(model):
         pytest.skip(f"no trained weights for {model} here (fanzoo weights fetch/import {model})")
     model_params(model)
     landmarks, depth = sessions(model, "onnxruntime", precision)
-    predictor = Predictor(get_model(model), landmarks, depth, detector=DlibHogDetector())
+    predictor = Predictor(get_model(model), landmarks, depth, detector=DlibHogDetector(),
+                          subpixel=lookup(model).weights.subpixel)
     folder = evaluation_images(data_dir, smoke, tmp_path)
     benchmark.group = "accuracy: 300-W test (helen)"
     summary, scores = benchmark.pedantic(lambda: evaluate(predictor, [folder], backend_name="onnxruntime"), rounds=1)
@@ -95,6 +98,7 @@ def test_int8_landmark_shift(benchmark, model: str, data_dir: Path, smoke: bool)
     from fanzoo.decoding import decode_heatmaps
     from fanzoo.export.calibration import HELD_OUT_FACES, calibration_set
     from fanzoo.plugins import get_model
+    from fanzoo.weights.tags import lookup
 
     spec = get_model(model)
     held = calibration_set(data_dir / "300w" / "trainset", spec.preprocessing, 3,
@@ -104,7 +108,8 @@ def test_int8_landmark_shift(benchmark, model: str, data_dir: Path, smoke: bool)
         session, _ = sessions(model, "onnxruntime", precision)
         outputs[precision] = np.concatenate([session.run({session.input_names[0]: held[i:i + 8]})[session.output_names[0]]
                                              for i in range(0, len(held), 8)])
-    a, b = (decode_heatmaps(outputs[p], spec.preprocessing.subpixel)[0] for p in ("fp32", "int8"))
+    subpixel = lookup(model).weights.subpixel
+    a, b = (decode_heatmaps(outputs[p], subpixel)[0] for p in ("fp32", "int8"))
     moved = np.linalg.norm(a.astype(np.float64) - b, axis=-1)
     benchmark.group = "accuracy: int8 against fp32"
     benchmark.extra_info.update(kind="int8-shift", model=model, runtime="onnxruntime", precision="int8", batch=len(held),

@@ -52,10 +52,12 @@ def test_recall_and_nme(benchmark, name: str, framed: bool, data_dir: Path, smok
     from fanzoo.evaluation import evaluate
     from fanzoo.plugins import get_model
     from fanzoo.predictor import Predictor
+    from fanzoo.weights.tags import lookup
 
     detector = make_detector(name)
     landmarks, _ = sessions(MODEL, "onnxruntime")
-    predictor = Predictor(get_model(MODEL), landmarks, detector=detector if framed else Unframed(detector))
+    predictor = Predictor(get_model(MODEL), landmarks, detector=detector if framed else Unframed(detector),
+                          subpixel=lookup(MODEL).weights.subpixel)
     folder = evaluation_images(data_dir, smoke, tmp_path)
     benchmark.group = "detectors: 300-W test (helen)"
     summary, _ = benchmark.pedantic(lambda: evaluate(predictor, [folder], backend_name="onnxruntime"), rounds=1)

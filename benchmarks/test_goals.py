@@ -55,9 +55,10 @@ def untimed(run: Callable[[], object]) -> Callable[[], None]:
 def predictor_for(model: str, precision: str):
     from fanzoo.plugins import get_model
     from fanzoo.predictor import Predictor
+    from fanzoo.weights.tags import lookup
 
     landmarks, depth = sessions(model, "onnxruntime", precision)
-    return Predictor(get_model(model), landmarks, depth, batch_size=FACES)
+    return Predictor(get_model(model), landmarks, depth, batch_size=FACES, subpixel=lookup(model).weights.subpixel)
 
 
 @pytest.mark.int8

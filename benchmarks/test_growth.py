@@ -14,9 +14,11 @@ def predictor():
     from fanzoo.detection.dlib_hog import DlibHogDetector
     from fanzoo.plugins import get_model
     from fanzoo.predictor import Predictor
+    from fanzoo.weights.tags import lookup
 
     landmarks, _ = sessions(MODEL, "onnxruntime")
-    return Predictor(get_model(MODEL), landmarks, detector=DlibHogDetector(), batch_size=16)
+    return Predictor(get_model(MODEL), landmarks, detector=DlibHogDetector(), batch_size=16,
+                     subpixel=lookup(MODEL).weights.subpixel)
 
 
 @pytest.mark.parametrize("faces", [1, 4, 16])

@@ -49,8 +49,8 @@ def cases() -> list:
 
 def sessions(model: str, runtime: str, precision: str = "fp32"):
     """(landmark session, depth session or None) for fanzoo runtimes."""
-    from fanzoo.graph import GraphSession
     from fanzoo.plugins import get_model
+    from fanzoo_nnabla.graph import GraphSession
 
     spec = get_model(model)
     names = [spec.name] + ([spec.depth_model] if spec.depth_model else [])
@@ -109,6 +109,7 @@ def test_end_to_end(benchmark, model: str, runtime: str, precision: str, faces: 
     """Image in, landmarks out, with given boxes: crop, batch, network, decode and (3D) depth."""
     from fanzoo.plugins import get_model
     from fanzoo.predictor import Predictor
+    from fanzoo.weights.tags import lookup
 
     image, boxes = tiled(faces)
     benchmark.group = f"end-to-end {model} faces {faces}"
@@ -120,7 +121,7 @@ def test_end_to_end(benchmark, model: str, runtime: str, precision: str, faces: 
                            warmup_rounds=0 if smoke else 1)
         return
     landmarks, depth = sessions(model, runtime, precision)
-    predictor = Predictor(get_model(model), landmarks, depth, batch_size=8)
+    predictor = Predictor(get_model(model), landmarks, depth, batch_size=8, subpixel=lookup(model).weights.subpixel)
     benchmark.extra_info["threads"] = threads_of(runtime)
     result = benchmark.pedantic(lambda: predictor.predict(image, boxes), rounds=rounds(runtime, smoke, full),
                                 warmup_rounds=0 if smoke else 1)

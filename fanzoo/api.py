@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .artifacts import resolve_artifact
+from .artifacts import prepare
 from .detection import FaceDetector
 from .errors import InputError
 from .plugins import get_model, plugins
@@ -42,31 +42,26 @@ def load_predictor(model: str = DEFAULT_MODEL, backend: str | None = None, devic
                    announce=log.warning, precision: str | None = None) -> Predictor:
     """Resolve every name, prepare the artifacts the backend needs, and return a Predictor.
 
-    ``detector=None`` means boxes will always be given to ``predict``. ``detector_options`` go to the
-    detector: ``threshold``, ``size`` (the long side detection runs at), ``min_face`` (pixels),
-    ``max_faces`` (the largest N), and for dlib ``upsample``. A detector that runs on a backend plugin
-    (centerface) gets ``device`` and ``threads``, and ``backend`` when it loads ONNX (else onnxruntime).
-    ``backend`` and ``precision`` (fp32, int8, bf16) default to the model's measured choice in the registry.
+    ``model`` is an architecture (its default weights) or ``ARCH.TAG``; the predictor takes its crop and
+    decoding from the artifact's MANIFEST. ``detector=None`` means boxes will always be given to ``predict``.
+    ``detector_options`` go to the detector: ``threshold``, ``size`` (the long side detection runs at),
+    ``min_face`` (pixels), ``max_faces`` (the largest N), and for dlib ``upsample``. A detector that runs on a
+    backend plugin (centerface) gets ``device`` and ``threads``, and ``backend`` when it loads ONNX (else
+    onnxruntime). ``backend`` and ``precision`` (fp32, int8, bf16) default to the model's measured choice in
+    the registry.
     """
     spec = get_model(model)
     runtime = plugins().backend(backend or spec.default_backend)
     folder = Path(artifacts) if artifacts is not None else None
     precision = precision or spec.default_precision
     check_backend_precision(runtime, precision)
-
-    def session(name: str):
-        part = get_model(name)
-        used = precision
-        if precision == "int8" and not part.int8:
-            used = "fp32"
-            announce(f"{part.name} has no int8 version (measured too far from fp32, see its registry entry); it runs in fp32")
-        path = resolve_artifact(part, runtime.artifact_format, folder, announce=announce, precision=used)
-        return runtime.load(path, device=device, threads=threads, **load_options(used))
-
     face_detector = None
     if detector is not None:
         face_detector = load_detector(detector, runtime.name, device, threads, detector_options)
-    # after the detector, so that a missing detector file fails before any export starts
-    landmark_session = session(spec.name)
-    depth_session = session(spec.depth_model) if spec.depth_model else None
-    return Predictor(spec, landmark_session, depth_session, face_detector, flip=flip, batch_size=batch_size)
+    # after the detector, so that a missing detector file fails before any artifact is made
+    landmarks, *depth = prepare(model, runtime.artifact_format, folder, announce=announce, precision=precision)
+    sessions = [runtime.load(a.path, device=device, threads=threads, **load_options(a.precision))
+                for a in (landmarks, *depth)]
+    contract = landmarks.manifest
+    return Predictor(spec, sessions[0], sessions[1] if depth else None, face_detector, flip=flip,
+                     batch_size=batch_size, preprocessing=contract.crop(), subpixel=str(contract.subpixel))

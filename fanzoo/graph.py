@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from .errors import WeightsError
 from .registry import ModelSpec
+from .weights.params import check_params
 
 
 @dataclass
@@ -50,76 +49,11 @@ def expected_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in build(spec).params.items()}
 
 
-def check_params(spec: ModelSpec, params: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, ...]],
-                 source: str) -> None:
-    """Refuse a file with missing, extra or wrong-shaped parameters, naming the first offender."""
-    for name, shape in expected.items():
-        if name not in params:
-            raise WeightsError(f"{source} does not fit {spec.name}: parameter {name!r} is missing "
-                               f"({len(params)} parameters in the file, {len(expected)} expected)")
-        if tuple(params[name].shape) != tuple(shape):
-            raise WeightsError(f"{source} does not fit {spec.name}: parameter {name!r} has shape "
-                               f"{tuple(params[name].shape)}, expected {tuple(shape)}")
-    for name in params:
-        if name not in expected:
-            raise WeightsError(f"{source} does not fit {spec.name}: unexpected parameter {name!r}")
-    for name, array in params.items():
-        if not np.issubdtype(array.dtype, np.floating):
-            raise WeightsError(f"{source}: parameter {name!r} is {array.dtype}, not floating point")
-        if not np.all(np.isfinite(array)):
-            raise WeightsError(f"{source}: parameter {name!r} holds NaN or infinite values")
-
-
 def assign(net: Network, params: Mapping[str, np.ndarray], source: str = "weights") -> None:
-    check_params(net.spec, params, {k: tuple(v.shape) for k, v in net.params.items()}, source)
+    check_params(net.spec.name, params, {k: tuple(v.shape) for k, v in net.params.items()}, source)
     for name, var in net.params.items():
         # float32 always: a float64 array would silently make the parameter (and the NNP) float64
         var.d = np.asarray(params[name], dtype=np.float32)
-
-
-def load_network(spec: ModelSpec, weights: Path | Mapping[str, np.ndarray], batch: int = 1) -> Network:
-    from .weights.h5params import read_h5_params
-
-    net = build(spec, batch)
-    if isinstance(weights, Mapping):
-        assign(net, weights)
-    else:
-        assign(net, read_h5_params(weights), str(weights))
-    return net
-
-
-class GraphSession:
-    """Runs a registry graph directly (no exported file): one built graph per batch size, shared weights.
-
-    This is the plain NNabla path that nnabla-examples' script takes; the nnabla backend's "graph" mode and
-    the parity tests use it.
-    """
-
-    def __init__(self, spec: ModelSpec, params: Mapping[str, np.ndarray], source: str = "weights") -> None:
-        first = build(spec, 1)
-        assign(first, params, source)
-        self.spec = spec
-        self._scope = first.scope
-        self._graphs: dict[int, Network] = {1: first}
-        self.input_names = (spec.inputs[0].name,)
-        self.output_names = (spec.outputs[0].name,)
-
-    def _graph(self, batch: int) -> Network:
-        if batch not in self._graphs:
-            import nnabla as nn
-
-            x = nn.Variable(input_shape(self.spec, batch))
-            with nn.parameter_scope("", self._scope):
-                y = self.spec.build_function()(x, train=False, **self.spec.config)
-            self._graphs[batch] = Network(self.spec, x, y, self._graphs[1].params, self._scope)
-        return self._graphs[batch]
-
-    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from .backend import check_feeds
-
-        check_feeds(feeds, {self.input_names[0]: self.spec.inputs[0].shape})
-        batch = feeds[self.input_names[0]]
-        return {self.output_names[0]: self._graph(len(batch)).forward(batch)}
 
 
 def calibrate_batchnorm(spec: ModelSpec, params: dict[str, np.ndarray], inputs: np.ndarray) -> dict[str, np.ndarray]:

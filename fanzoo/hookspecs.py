@@ -19,7 +19,9 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 @hookspec
 def register_models(register: Callable[..., None]) -> None:
-    """Register model specs: call ``register(spec)`` with a :class:`fanzoo.registry.ModelSpec` for each.
+    """Register architectures and weights: call ``register(spec)`` with a :class:`fanzoo.registry.ModelSpec`
+    for each architecture and ``register(tag)`` with a :class:`fanzoo.registry.WeightTag` for each set of
+    weights (also for another plugin's architecture).
 
     Must not import heavy runtimes or do I/O: a spec is data, its graph builder is a lazy ``"module:function"``.
     """

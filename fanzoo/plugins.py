@@ -22,7 +22,7 @@ import pluggy
 from . import hookspecs
 from .errors import UnknownBackendError, UnknownModelError
 from .plugin_records import PluginRecord, one_line, settle_claims
-from .registry import ModelRegistry, ModelSpec
+from .registry import ModelRegistry, ModelSpec, WeightTag
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,7 @@ class Plugins:
     # (kind, name) -> the object left out, why, and its plugin (the conformance suite inspects rejected backends)
     rejected: dict[tuple[str, str], tuple[Any, str, PluginRecord]] = field(default_factory=dict)
     warned: bool = False
+    _tags: list[tuple[PluginRecord, WeightTag]] = field(default_factory=list, repr=False)
 
     @classmethod
     def collect(cls, pm: PluginManager) -> Plugins:
@@ -140,9 +141,15 @@ class Plugins:
         for kind, kind_claims in claims.items():
             for claim in settle_claims(kind, kind_claims, self.conflicts):
                 self._add(kind, claim.record, claim.item)
+        for record, tag in self._tags:  # after every architecture: a plugin may add weights to another's
+            self._add_tag(record, tag)
+        self._tags.clear()
         return self
 
     def _add(self, kind: str, record: PluginRecord, item: Any) -> None:
+        if isinstance(item, WeightTag):
+            self._tags.append((record, item))
+            return
         if kind == "model":
             try:
                 self.models.register(item)
@@ -157,6 +164,17 @@ class Plugins:
             name = item.name
             self.detectors[name] = item
         record.provides.setdefault(kind + "s", []).append(name)
+
+    def _add_tag(self, record: PluginRecord, tag: WeightTag) -> None:
+        if tag.model not in self.models or self.models.resolve(tag.model) != tag.model:
+            record.problem(f"weight tag {tag.name!r} left out: {tag.model!r} is not a registered architecture")
+            return
+        try:
+            self.models.register(tag)
+        except ValueError as exc:  # a bad tag name, or a second default for the architecture
+            record.problem(f"weight tag {tag.name!r} left out: {exc}")
+            return
+        record.provides.setdefault("weights", []).append(tag.name)
 
     @property
     def records(self) -> list[PluginRecord]:

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .backend import Session
-from .decoding import decode_heatmaps, flip_heatmaps, heatmap_to_image
+from .decoding import SUBPIXEL_RULES, decode_heatmaps, flip_heatmaps, heatmap_to_image
 from .depth_input import depth_network_input, depth_to_image
 from .detection import FaceBox, FaceDetector, make_boxes
 from .detection.framing import box_mapper
 from .errors import InputError
 from .inputs import Channels, ImageLike, PreparedImage, prepare_image
 from .preprocessing import box_to_center_scale, crop, to_network_input
-from .registry import ModelSpec
+from .registry import ModelSpec, Preprocessing
 
 if TYPE_CHECKING:
     from .batch import PathResult
@@ -62,19 +62,25 @@ class Predictor:
     """Landmarks for every face of every image, all faces batched together through the backend.
 
     ``landmark_session`` maps (N, 3, S, S) crops to (N, 68, S/4, S/4) heatmaps; for a 3D model,
-    ``depth_session`` maps (N, 71, S, S) to (N, 68) depths.
+    ``depth_session`` maps (N, 71, S, S) to (N, 68) depths. ``preprocessing`` (default: the architecture's
+    crop) and ``subpixel`` (the decoding rule; "quarter" is the authors') are the weights' contract: the
+    artifact's MANIFEST holds them, and `fanzoo.api.load_predictor` passes them from there.
     """
 
     def __init__(self, spec: ModelSpec, landmark_session: Session, depth_session: Session | None = None,
-                 detector: FaceDetector | None = None, flip: bool = False, batch_size: int = 8) -> None:
+                 detector: FaceDetector | None = None, flip: bool = False, batch_size: int = 8,
+                 preprocessing: Preprocessing | None = None, subpixel: str = "quarter") -> None:
         if spec.task != "landmarks" or spec.preprocessing is None:
             raise InputError(f"{spec.name} is not a landmark model; use it through the model that needs it")
         if spec.depth_model and depth_session is None:
             raise InputError(f"{spec.name} predicts 3D landmarks and needs a depth session ({spec.depth_model})")
         if batch_size < 1:
             raise InputError("batch_size must be at least 1")
+        if subpixel not in SUBPIXEL_RULES:
+            raise InputError(f"unknown sub-pixel rule {subpixel!r}; known: {', '.join(SUBPIXEL_RULES)}")
         self.spec = spec
-        self.pre = spec.preprocessing
+        self.pre = preprocessing or spec.preprocessing
+        self.subpixel = subpixel
         self.landmark_session = landmark_session
         self.depth_session = depth_session if spec.depth_model else None
         self.detector = detector
@@ -177,7 +183,7 @@ class Predictor:
 
     def _run(self, jobs: Sequence[FaceCrop]) -> list[Face]:
         batch = to_network_input([j.pixels for j in jobs])
-        coords, scores = decode_heatmaps(self.heatmaps(batch), self.pre.subpixel)
+        coords, scores = decode_heatmaps(self.heatmaps(batch), self.subpixel)
         size = self.pre.heatmap_size
         landmarks = [heatmap_to_image(coords[i], j.center, j.scale, size, self.pre.scale_factor)
                      for i, j in enumerate(jobs)]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from .backend import contract_problems
 from .errors import FanzooError
 from .plugin_records import Claim, PluginRecord, one_line, settle_claims
-from .registry import ModelSpec
+from .registry import ModelSpec, WeightTag
 
 if TYPE_CHECKING:
     import click
@@ -29,11 +29,15 @@ def _call(impl: Any, **available: Any) -> None:
 def _registrar(kind: str, record: PluginRecord, claims: list[Claim], rejected: Rejected) -> Callable[..., None]:
     from .plugins import DetectorEntry
 
-    def model(spec: ModelSpec) -> None:
-        if not isinstance(spec, ModelSpec):
-            record.problem(f"register_models: expected a fanzoo.registry.ModelSpec, got {type(spec).__name__}")
+    def model(item: ModelSpec | WeightTag) -> None:
+        if isinstance(item, WeightTag):  # weights for an architecture: its own name (model.tag) is the claim
+            claims.append(Claim(record, (item.name,), item))
             return
-        claims.append(Claim(record, (spec.name, *spec.aliases), spec))
+        if not isinstance(item, ModelSpec):
+            record.problem(f"register_models: expected a fanzoo.registry.ModelSpec or WeightTag, "
+                           f"got {type(item).__name__}")
+            return
+        claims.append(Claim(record, (item.name, *item.aliases), item))
 
     def backend(backend: Any) -> None:
         name = getattr(backend, "name", None)

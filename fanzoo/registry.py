@@ -1,7 +1,13 @@
-"""Model registry: specs are plain data (architecture ref, tensors, preprocessing, weights); graphs build lazily."""
+"""Model registry: architectures (graph builder, tensors, crop geometry) and the weight tags that fill them.
+
+As in timm, an architecture and its weights are separate entries: ``2dfan4`` is a graph, ``2dfan4.official``
+one set of weights for it, with its own sources, hashes, licence and decoding rule. Names are
+``ARCHITECTURE[.TAG]``; a bare architecture name means its default tag.
+"""
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -9,6 +15,10 @@ from typing import Any, Literal
 from .errors import UnknownModelError
 
 WeightsFormat = Literal["nnabla-h5", "torch"]
+TAG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+# the tag of a user's own weights (import or training): never one of the registered tags
+LOCAL_TAG = "local"
+CODE_LICENSE = "BSD-3-Clause"
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,12 @@ class WeightsSource:
     def file_name(self) -> str:
         return self.url.rsplit("/", 1)[-1]
 
+    def matches(self, digest: str) -> bool:
+        """Whether a file with this sha256 is this source's file (by its full or its published hash)."""
+        if self.sha256:
+            return digest == self.sha256
+        return bool(self.sha256_prefix) and digest.startswith(self.sha256_prefix)
+
 
 @dataclass(frozen=True)
 class TensorSpec:
@@ -40,7 +56,7 @@ class TensorSpec:
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """The crop that FAN expects: the authors' box -> (centre, scale) -> square crop transform."""
+    """The crop geometry FAN expects: the authors' box -> (centre, scale) -> square crop transform."""
 
     input_size: int = 256
     reference_scale: float = 195.0
@@ -50,9 +66,6 @@ class Preprocessing:
     scale_factor: float = 200.0
     pixel_range: tuple[float, float] = (0.0, 1.0)
     channel_order: str = "RGB"
-    # sub-pixel rule of the heatmap decoder (decoding.SUBPIXEL_RULES): the authors' quarter-pixel nudge
-    # for their models, a gaussian fit for the ones fanzoo trains with gaussian targets
-    subpixel: str = "quarter"
 
     @property
     def heatmap_size(self) -> int:
@@ -61,7 +74,7 @@ class Preprocessing:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything fanzoo knows about one model, without importing any runtime."""
+    """One architecture: what builds its graph and what goes in and out. No weights, no runtime."""
 
     name: str
     task: Literal["landmarks", "depth"]
@@ -71,18 +84,14 @@ class ModelSpec:
     outputs: tuple[TensorSpec, ...]
     description: str
     preprocessing: Preprocessing | None = None
-    weights: tuple[WeightsSource, ...] = ()
-    # path (relative to the fanzoo package) of weights shipped inside the package
-    bundled_weights: str | None = None
     depth_model: str | None = None  # a 3D landmark model names the network that predicts z
     aliases: tuple[str, ...] = ()
     params: int = 0  # parameter count, BatchNorm statistics included
     gmacs: float = 0.0  # multiply-accumulates per face, in 1e9
-    # relative tolerance (max |a-b| / max |ref|) that an exported artifact must meet against NNabla
-    tolerance: float = 1e-4
     paper: str = ""
-    license: str = ""
-    metrics: Mapping[str, float] = field(default_factory=dict)
+    license: str = CODE_LICENSE  # of the architecture's code; each weight tag has its own
+    # "package:folder" of its weight-free ONNX graph (tools/make_graphs.py); None: fanzoo.graphs:<name>
+    graph: str | None = None
     # runtime and precision used when none is asked for: the fastest measured here whose accuracy cost is at most
     # +0.10 NME points (benchmarks/RESULTS.md, "Default precision and runtime"); --backend and --precision override
     default_backend: str = "onnxruntime"
@@ -111,29 +120,94 @@ class ModelSpec:
         return getattr(importlib.import_module(module_name), attr)
 
 
-class ModelRegistry:
-    """Names and aliases -> specs. Filled through the `register_models` hook."""
+@dataclass(frozen=True)
+class WeightTag:
+    """One set of weights for an architecture: where it comes from, its licence, and how to decode it."""
 
-    def __init__(self, specs: Iterable[ModelSpec] = ()) -> None:
+    model: str  # the architecture
+    tag: str
+    license: str
+    description: str = ""
+    sources: tuple[WeightsSource, ...] = ()
+    bundled: str | None = None  # path (relative to the fanzoo package) of weights shipped in the package
+    # sub-pixel rule of the heatmap decoder (decoding.SUBPIXEL_RULES): the authors' quarter-pixel nudge
+    # for their weights, a gaussian fit for weights trained with gaussian targets
+    subpixel: str = "quarter"
+    # relative tolerance (max |a-b| / max |ref|) that an artifact must meet against the NNabla graph
+    tolerance: float = 1e-4
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    default: bool = False
+    depth_tag: str | None = None  # a 3D model's depth network tag; None: the same tag name
+    user: bool = False  # made by the user (import, training), not registered by a plugin
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}.{self.tag}"
+
+    @property
+    def depth(self) -> str:
+        return self.depth_tag or self.tag
+
+
+def split_name(name: str) -> tuple[str, str | None]:
+    """``"2dfan4.official"`` -> ``("2dfan4", "official")``; ``"2dfan4"`` -> ``("2dfan4", None)``."""
+    arch, dot, tag = name.strip().lower().partition(".")
+    return arch, (tag if dot else None)
+
+
+def local_tag(spec: ModelSpec, tag: str = LOCAL_TAG, **fields: Any) -> WeightTag:
+    """A user's weights for ``spec``: the authors' decoding unless the user says otherwise."""
+    base: dict[str, Any] = {"license": "the user's own weights: terms as they came", "user": True,
+                            "description": "weights imported or trained by the user"}
+    base.update(fields)
+    return WeightTag(spec.name, tag, **base)
+
+
+class ModelRegistry:
+    """Architectures by name and alias, and their registered weight tags. Filled through `register_models`."""
+
+    def __init__(self, items: Iterable[ModelSpec | WeightTag] = ()) -> None:
         self._specs: dict[str, ModelSpec] = {}
         self._aliases: dict[str, str] = {}
-        for spec in specs:
-            self.register(spec)
+        self._tags: dict[str, dict[str, WeightTag]] = {}
+        for item in items:
+            self.register(item)
 
-    def register(self, spec: ModelSpec) -> None:
-        names = [spec.name, *spec.aliases]
+    def register(self, item: ModelSpec | WeightTag) -> None:
+        if isinstance(item, WeightTag):
+            self._register_tag(item)
+            return
+        names = [item.name, *item.aliases]
         for n in names:
-            if n != n.lower():
-                raise ValueError(f"model names are lowercase: {n!r}")
+            if n != n.lower() or "." in n:
+                raise ValueError(f"model names are lowercase, without dots: {n!r}")
             if n in self._specs or n in self._aliases:
                 raise ValueError(f"model name {n!r} is registered twice")
-        self._specs[spec.name] = spec
-        for alias in spec.aliases:
-            self._aliases[alias] = spec.name
+        self._specs[item.name] = item
+        for alias in item.aliases:
+            self._aliases[alias] = item.name
+
+    def _register_tag(self, tag: WeightTag) -> None:
+        if not TAG_PATTERN.fullmatch(tag.tag) or tag.tag == LOCAL_TAG:
+            raise ValueError(f"weight tag {tag.name!r}: tags are short lowercase words, and {LOCAL_TAG!r} is the "
+                             "user's")
+        tags = self._tags.setdefault(tag.model, {})
+        if tag.tag in tags:
+            raise ValueError(f"weight tag {tag.name!r} is registered twice")
+        if tag.default and any(t.default for t in tags.values()):
+            raise ValueError(f"{tag.model} has two default weight tags")
+        tags[tag.tag] = tag
+
+    def check(self) -> None:
+        """Every tag belongs to a registered architecture (plugins may register tags before architectures)."""
+        for model in self._tags:
+            if model not in self._specs:
+                raise ValueError(f"weight tags registered for {model!r}, which is not a registered architecture")
 
     def resolve(self, name: str) -> str:
-        key = name.lower()
-        key = self._aliases.get(key, key)
+        """The architecture's canonical name, from a name, an alias, or either with a tag."""
+        arch, _ = split_name(name)
+        key = self._aliases.get(arch, arch)
         if key not in self._specs:
             known = ", ".join(sorted(self._specs))
             raise UnknownModelError(f"unknown model {name!r}; known models: {known}")
@@ -142,14 +216,27 @@ class ModelRegistry:
     def get(self, name: str) -> ModelSpec:
         return self._specs[self.resolve(name)]
 
+    def tags(self, name: str) -> list[WeightTag]:
+        """Registered tags of an architecture, the default first."""
+        tags = list(self._tags.get(self.resolve(name), {}).values())
+        return sorted(tags, key=lambda t: not t.default)
+
+    def default_tag(self, name: str) -> WeightTag:
+        """The registered default; an architecture without published weights defaults to the user's own."""
+        spec = self.get(name)
+        tags = self.tags(spec.name)
+        if not tags:
+            return local_tag(spec, default=True)
+        return next((t for t in tags if t.default), tags[0])
+
+    def registered_tag(self, name: str, tag: str) -> WeightTag | None:
+        return self._tags.get(self.resolve(name), {}).get(tag)
+
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and (name.lower() in self._specs or name.lower() in self._aliases)
+        if not isinstance(name, str):
+            return False
+        arch, _ = split_name(name)
+        return arch in self._specs or arch in self._aliases
 
     def __iter__(self) -> Iterator[ModelSpec]:
         return iter(self._specs.values())
-
-    def names(self) -> list[str]:
-        return list(self._specs)
-
-    def aliases(self) -> dict[str, str]:
-        return dict(self._aliases)

@@ -1,6 +1,7 @@
 """Shared fixtures: where the shared data lives, and skips that say why."""
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -28,3 +29,13 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     home = tmp_path_factory.mktemp("fanzoo_home")
     monkeypatch.setenv("FANZOO_HOME", str(home))
     return home
+
+
+HAS_NNABLA = importlib.util.find_spec("nnabla") is not None
+# per test, so that everything else runs where NNabla cannot be installed (Python 3.11+)
+needs_nnabla = pytest.mark.skipif(not HAS_NNABLA, reason="needs NNabla (installable on Python 3.10 only)")
+
+
+def backends_here() -> list:
+    """The backends whose runtime exists here: onnxruntime everywhere, nnabla where NNabla is installed."""
+    return ["onnxruntime", pytest.param("nnabla", marks=needs_nnabla)]

@@ -203,10 +203,10 @@ def test_hostile_weights_leave_the_cache_alone(session: Session) -> None:
 # -- artifacts: damaged, swapped or escaping -------------------------------------------------------------------
 def artifacts_copy(session: Session, name: str) -> Path:
     from fanzoo.artifacts import bundled_artifacts
-    from fanzoo.plugins import get_model
+    from fanzoo.weights.tags import lookup
 
     folder = session.user / name
-    shutil.copytree(bundled_artifacts(get_model("2dfan-lite")), folder / "2dfan-lite")
+    shutil.copytree(bundled_artifacts(lookup("2dfan-lite").weights), folder / "2dfan-lite")
     return folder
 
 
@@ -230,26 +230,25 @@ def test_damaged_and_malicious_artifact_folders(session: Session) -> None:
         session.run("predict", "--box", BOX, "--artifacts", folder.name, "good.jpg", "--json", "-", code=1)
 
 
-def test_damaged_cache_is_refused_and_left_as_it_is(session: Session, tmp_path: Path) -> None:
-    """A cache export (of weights the user imported) with flipped bytes: refused, not re-exported over."""
-    from fanzoo.artifacts import bundled_artifacts
+def test_damaged_cache_is_refused_and_left_as_it_is(session: Session, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache's artifact of weights the user imported (bound at import), with flipped bytes: refused, not
+    bound again over it."""
     from fanzoo.plugins import get_model
     from fanzoo.weights.h5params import read_h5_params, write_h5_params
+    from fanzoo.weights.importer import import_file
     from fanzoo.weights.store import bundled_weights
+    from fanzoo.weights.tags import lookup
 
-    spec = get_model("2dfan-lite")
     home = tmp_path / "damaged-home"
-    weights = home / "weights" / f"{spec.name}.h5"
-    weights.parent.mkdir(parents=True)
-    write_h5_params(weights, {k: v * 1.01 for k, v in read_h5_params(bundled_weights(spec)).items()})
-    cached = home / "artifacts" / spec.name
-    shutil.copytree(bundled_artifacts(spec), cached)
-    manifest = json.loads((cached / "MANIFEST.json").read_text())
-    manifest["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
-    (cached / "MANIFEST.json").write_text(json.dumps(manifest))
-    with open(cached / "model.onnx", "r+b") as f:
+    other = tmp_path / "other.h5"
+    write_h5_params(other, {k: v * 1.01 for k, v in read_h5_params(bundled_weights(lookup("2dfan-lite").weights)).items()})
+    monkeypatch.setenv("FANZOO_HOME", str(home))
+    done = import_file(get_model("2dfan-lite"), other)
+    assert done.model.name == "2dfan-lite.local" and done.artifact is not None
+    with open(done.artifact, "r+b") as f:
         f.seek(5000)
         f.write(b"\xff\xfe\xfd")
     damaged = Session.__new__(Session)
     damaged.user, damaged.home = session.user, home
-    damaged.run("predict", "--box", BOX, "good.jpg", "--json", "-", code=1)
+    damaged.run("predict", "--model", "2dfan-lite.local", "--box", BOX, "good.jpg", "--json", "-", code=1)

@@ -12,11 +12,13 @@ import pytest
 
 from fanzoo.artifacts import bundled_artifacts, resolve_artifact
 from fanzoo.errors import ArtifactError
-from fanzoo.plugins import get_model
+from fanzoo.weights.tags import lookup
 
 from .conftest import ROOT
 
-SPEC = get_model("2dfan-lite")
+MODEL = lookup("2dfan-lite")
+SPEC, TAG = MODEL.spec, MODEL.weights
+LOCAL = lookup("2dfan-lite.local")
 ASTRONAUT = ROOT / "examples" / "images" / "astronaut.jpg"
 BOX = [[179.0, 83.0, 266.0, 170.0]]
 
@@ -25,7 +27,7 @@ BOX = [[179.0, 83.0, 266.0, 170.0]]
 def artifacts(tmp_path: Path) -> Path:
     """An `--artifacts` folder holding a copy of the shipped export of the bundled model."""
     folder = tmp_path / "artifacts"
-    shutil.copytree(bundled_artifacts(SPEC), folder / SPEC.name)
+    shutil.copytree(bundled_artifacts(TAG), folder / SPEC.name)
     return folder
 
 
@@ -70,22 +72,19 @@ def test_damaged_artifacts_folder_is_refused(artifacts: Path, damage) -> None:
 
 
 @pytest.fixture
-def cache_entry(isolated_home: Path) -> Path:
-    """A cache export made from weights the user imported (not the bundled ones), so that the cache, not the
-    package, is where the model's artifact is found."""
-    from fanzoo.artifacts import artifacts_cache
+def cache_entry(isolated_home: Path, tmp_path: Path) -> Path:
+    """The cache's artifact of weights the user imported (not the bundled ones: tag 2dfan-lite.local), so that
+    the cache, not the package, is where the artifact is found."""
+    from fanzoo.artifacts import cache_folder
     from fanzoo.weights.h5params import read_h5_params, write_h5_params
-    from fanzoo.weights.store import bundled_weights, cached_weights, sha256_file
+    from fanzoo.weights.importer import import_file
+    from fanzoo.weights.store import bundled_weights
 
-    weights = cached_weights(SPEC)
-    weights.parent.mkdir(parents=True)
-    write_h5_params(weights, {k: v * 1.01 for k, v in read_h5_params(bundled_weights(SPEC)).items()})
-    folder = artifacts_cache() / SPEC.name
-    shutil.copytree(bundled_artifacts(SPEC), folder)
-    manifest = json.loads((folder / "MANIFEST.json").read_text())
-    manifest["weights_sha256"] = sha256_file(weights)
-    (folder / "MANIFEST.json").write_text(json.dumps(manifest))
-    assert resolve_artifact(SPEC, "onnx", auto_export=False) == folder / "model.onnx"
+    write_h5_params(tmp_path / "other.h5", {k: v * 1.01 for k, v in read_h5_params(bundled_weights(TAG)).items()})
+    done = import_file(SPEC, tmp_path / "other.h5")
+    folder = cache_folder(LOCAL.weights)
+    assert done.artifact == folder / "model.onnx"
+    assert resolve_artifact(LOCAL, "onnx", auto_export=False).path == folder / "model.onnx"
     return folder
 
 
@@ -93,9 +92,9 @@ def cache_entry(isolated_home: Path) -> Path:
 def test_damaged_cache_is_refused(cache_entry: Path, damage) -> None:
     damage(cache_entry / "model.onnx")
     with pytest.raises(ArtifactError, match="sha256"):
-        resolve_artifact(SPEC, "onnx", auto_export=False)
+        resolve_artifact(LOCAL, "onnx", auto_export=False)
     with pytest.raises(ArtifactError, match="sha256"):
-        resolve_artifact(SPEC, "onnx")  # no silent re-export over a damaged cache either
+        resolve_artifact(LOCAL, "onnx")  # no silent re-binding over a damaged cache either
 
 
 def count_hashes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
@@ -115,23 +114,23 @@ def count_hashes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 def test_verified_files_are_not_hashed_again(cache_entry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = count_hashes(monkeypatch)
-    resolve_artifact(SPEC, "onnx", auto_export=False)
+    resolve_artifact(LOCAL, "onnx", auto_export=False)
     assert calls == []  # the fixture's resolve verified the artifact and hashed the weights: remembered
     os.utime(cache_entry / "model.onnx")  # touched: checked again, once
-    resolve_artifact(SPEC, "onnx", auto_export=False)
-    resolve_artifact(SPEC, "onnx", auto_export=False)
+    resolve_artifact(LOCAL, "onnx", auto_export=False)
+    resolve_artifact(LOCAL, "onnx", auto_export=False)
     assert calls == [cache_entry / "model.onnx"]
 
 
 def test_changed_bytes_with_restored_mtime_are_caught(cache_entry: Path) -> None:
     """Size and mtime alone can be faked (os.utime); the inode change time cannot, and is part of the key."""
     path = cache_entry / "model.onnx"
-    resolve_artifact(SPEC, "onnx", auto_export=False)
+    resolve_artifact(LOCAL, "onnx", auto_export=False)
     before = path.stat()
     flip_bytes(path)
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     with pytest.raises(ArtifactError, match="sha256"):
-        resolve_artifact(SPEC, "onnx", auto_export=False)
+        resolve_artifact(LOCAL, "onnx", auto_export=False)
 
 
 def set_manifest(folder: Path, change) -> None:
@@ -197,5 +196,5 @@ def test_malformed_manifest_is_one_line(artifacts: Path, cache_entry: Path, case
         landmarks(artifacts)
     assert "\n" not in str(info.value) and "MANIFEST.json" in str(info.value)
     with pytest.raises(ArtifactError) as info:
-        resolve_artifact(SPEC, "onnx")
+        resolve_artifact(LOCAL, "onnx")
     assert "\n" not in str(info.value) and "MANIFEST.json" in str(info.value)

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fanzoo.plugins import get_model
 from fanzoo.weights.store import bundled_weights
+from fanzoo.weights.tags import lookup
 
-pytest.importorskip("nnabla")
-SPEC = get_model("2dfan-lite")
+MODEL = lookup("2dfan-lite")
+SPEC, TAG = MODEL.spec, MODEL.weights
 FACES = 6
 # Errors in pixels of the network's 192 px input crop, where the outer eye corners are about 58 px apart
 # on these faces: 3 px is about 5% NME (the model averages 4.2% on all 330 test faces), 4 px about 7%,
@@ -47,37 +47,46 @@ def mean_shape_errors(faces: list) -> list[float]:
 
 @pytest.fixture(scope="module")
 def weights() -> Path:
-    path = bundled_weights(SPEC)
+    path = bundled_weights(TAG)
     # the package ships them: a missing file is a packaging defect, not a reason to skip
     assert path is not None and path.is_file(), f"no bundled weights at {path}"
     return path
 
 
 @pytest.fixture(scope="module")
-def exported(weights: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from fanzoo.export.exporter import export_model
+def exported_nnp(weights: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("nnabla")
+    from fanzoo.export.exporter import export
 
     out = tmp_path_factory.mktemp("lite")
-    for fmt in ("onnx", "nnp"):
-        export_model(SPEC, fmt, out / SPEC.name, weights=weights)
+    export(SPEC.name, "nnp", out, weights=weights)
     return out
 
 
-@pytest.mark.parametrize("backend", ["onnxruntime", "nnabla", "nnabla-graph"])
-def test_bundled_model_lands_on_the_faces(backend: str, exported: Path, weights: Path, shared_data: Path) -> None:
+def predictor_on(backend: str, weights: Path, request: pytest.FixtureRequest):
     from fanzoo import api
+    from fanzoo.predictor import Predictor
+
+    if backend == "onnxruntime":  # the package's own export: what runs where NNabla cannot be installed
+        return api.load_predictor(SPEC.name, backend, detector=None)
+    if backend == "nnabla":
+        return api.load_predictor(SPEC.name, backend, detector=None, artifacts=request.getfixturevalue("exported_nnp"))
+    pytest.importorskip("nnabla")
+    from fanzoo.weights.h5params import read_h5_params
+    from fanzoo_nnabla.graph import GraphSession
+
+    return Predictor(SPEC, GraphSession(SPEC, read_h5_params(weights)), subpixel=TAG.subpixel)
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "nnabla", "nnabla-graph"])
+def test_bundled_model_lands_on_the_faces(backend: str, weights: Path, shared_data: Path,
+                                          request: pytest.FixtureRequest) -> None:
     from fanzoo.evaluation import gt_box
-    from fanzoo.graph import GraphSession
     from fanzoo.imageio import read_image
     from fanzoo.metrics import point_errors
-    from fanzoo.predictor import Predictor
     from fanzoo.pts import annotated_images, read_pts
-    from fanzoo.weights.h5params import read_h5_params
 
-    if backend == "nnabla-graph":
-        predictor = Predictor(SPEC, GraphSession(SPEC, read_h5_params(weights)))
-    else:
-        predictor = api.load_predictor(SPEC.name, backend, detector=None, artifacts=exported)
+    predictor = predictor_on(backend, weights, request)
     errors, crop_errors, truths = [], [], []
     for image, pts in annotated_images(shared_data / "300w" / "testset" / "helen")[:FACES]:
         gt = read_pts(pts)
@@ -100,21 +109,22 @@ def test_default_model_is_the_bundled_one(weights: Path) -> None:
     from fanzoo.weights.store import local_weights
 
     assert api.DEFAULT_MODEL == SPEC.name
-    assert local_weights(SPEC) == weights
+    assert local_weights(TAG) == weights
     assert weights.stat().st_size < 20 * 2**20
 
 
 def test_shipped_onnx_is_an_export_of_the_bundled_weights(weights: Path) -> None:
     """The package's ONNX file (for Pythons without NNabla) computes what NNabla computes from the .h5."""
+    pytest.importorskip("nnabla")
     from fanzoo.artifacts import bundled_artifacts
     from fanzoo.export.manifest import read_manifest
     from fanzoo.export.reference import read_test_data_set, relative_error, test_data_sets
-    from fanzoo.graph import GraphSession
     from fanzoo.plugins import plugins
     from fanzoo.weights.h5params import read_h5_params
     from fanzoo.weights.store import sha256_file
+    from fanzoo_nnabla.graph import GraphSession
 
-    folder = bundled_artifacts(SPEC)
+    folder = bundled_artifacts(TAG)
     manifest = read_manifest(folder)
     entry = manifest.entry("onnx")
     assert manifest.weights_sha256 == sha256_file(weights), "re-export after changing the bundled weights"
@@ -127,19 +137,27 @@ def test_shipped_onnx_is_an_export_of_the_bundled_weights(weights: Path) -> None
 
 
 def test_default_model_runs_without_an_export(weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An empty cache uses the shipped ONNX file; other weights imported into the cache never do."""
-    from fanzoo.artifacts import bundled_artifacts, resolve_artifact
+    """An empty cache uses the shipped ONNX file; other weights a user imports are their own tag."""
+    from fanzoo.artifacts import bundled_artifacts, cache_folder, resolve_artifact
     from fanzoo.errors import ArtifactError
     from fanzoo.weights.h5params import read_h5_params, write_h5_params
-    from fanzoo.weights.store import cached_weights
+    from fanzoo.weights.importer import import_file
 
     monkeypatch.setenv("FANZOO_HOME", str(tmp_path))
-    assert resolve_artifact(SPEC, "onnx", auto_export=False) == bundled_artifacts(SPEC) / "model.onnx"
+    assert resolve_artifact(MODEL, "onnx", auto_export=False).path == bundled_artifacts(TAG) / "model.onnx"
     other = {k: v * 1.01 if k.endswith("/W") else v for k, v in read_h5_params(weights).items()}
-    cached_weights(SPEC).parent.mkdir(parents=True)
-    write_h5_params(cached_weights(SPEC), other)
-    with pytest.raises(ArtifactError, match="has not been exported"):
-        resolve_artifact(SPEC, "onnx", auto_export=False)
+    write_h5_params(tmp_path / "other.h5", other)
+    assert import_file(SPEC, tmp_path / "other.h5").model.name == "2dfan-lite.local"
+    assert resolve_artifact(lookup("2dfan-lite"), "onnx", auto_export=False).path == bundled_artifacts(TAG) / "model.onnx"
+    # the import bound the user's weights into their own artifact, with the architecture's decoding
+    mine = resolve_artifact(lookup("2dfan-lite.local"), "onnx", auto_export=False)
+    assert mine.path == cache_folder(lookup("2dfan-lite.local").weights) / "model.onnx"
+    assert mine.manifest.made_by == "binding" and mine.manifest.subpixel == "gaussian"
+    import_file(SPEC, tmp_path / "other.h5", tag="mine", bind_onnx=False)
+    with pytest.raises(ArtifactError, match="2dfan-lite.mine has no onnx artifact"):
+        resolve_artifact(lookup("2dfan-lite.mine"), "onnx", auto_export=False)
+    # the bundled file itself, imported again, is the bundled tag's
+    assert import_file(SPEC, weights).model.name == "2dfan-lite.300w"
 
 
 def test_a_damaged_shipped_export_is_refused(weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -149,11 +167,11 @@ def test_a_damaged_shipped_export_is_refused(weights: Path, tmp_path: Path, monk
     from fanzoo.errors import ArtifactError
 
     copy = tmp_path / "bundled" / SPEC.name
-    shutil.copytree(artifacts.bundled_artifacts(SPEC), copy)
+    shutil.copytree(artifacts.bundled_artifacts(TAG), copy)
     with open(copy / "model.onnx", "r+b") as f:
         f.seek(1000)
         f.write(b"\x00\x01\x02\x03")
-    monkeypatch.setattr(artifacts, "bundled_artifacts", lambda spec: copy)
+    monkeypatch.setattr(artifacts, "bundled_artifacts", lambda tag: copy)
     monkeypatch.setenv("FANZOO_HOME", str(tmp_path / "home"))
     with pytest.raises(ArtifactError, match="does not match the sha256"):
-        artifacts.resolve_artifact(SPEC, "onnx", auto_export=False)
+        artifacts.resolve_artifact(MODEL, "onnx", auto_export=False)

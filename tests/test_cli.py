@@ -35,8 +35,9 @@ def test_models_and_backends_json() -> None:
     ort_cuda = backends["onnxruntime"]["devices"]["cuda"]
     assert ort_cuda["available"] == ("CUDAExecutionProvider" in onnxruntime.get_available_providers())
     assert ort_cuda["available"] or "onnxruntime-gpu" in ort_cuda["reason"]
-    nnabla_cuda = backends["nnabla"]["devices"]["cuda"]
-    assert nnabla_cuda["available"] or "nnabla-ext-cuda" in nnabla_cuda["reason"]
+    if "nnabla" in backends:  # the plugin installs where NNabla does (Python 3.10)
+        nnabla_cuda = backends["nnabla"]["devices"]["cuda"]
+        assert nnabla_cuda["available"] or "nnabla-ext-cuda" in nnabla_cuda["reason"]
 
 
 def test_weights_import_errors_are_one_line(tmp_path: Path) -> None:

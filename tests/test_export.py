@@ -1,8 +1,8 @@
-"""Export: every model to NNP and ONNX, validated against NNabla, atomic, with manifest and reference tensors."""
+"""Export: every model to NNP and ONNX (NNabla), or to ONNX by filling the shipped graph (any Python); atomic,
+with manifest and reference tensors."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +13,12 @@ from fanzoo.export.manifest import read_manifest
 from fanzoo.export.reference import read_test_data_set, relative_error
 from fanzoo.plugins import registry, use_plugins
 
-from .tiny import plugins_with, tiny_spec
+from .conftest import FIXTURES, needs_nnabla
+from .tiny import plugins_with, tiny_spec, tiny_tag
 
-pytest.importorskip("nnabla")
 ort = pytest.importorskip("onnxruntime")
+# how ONNX artifacts are made: nnabla-converter (Python 3.10), or filling the shipped weight-free graph
+METHODS = [pytest.param(False, marks=needs_nnabla, id="nnabla"), pytest.param(True, id="bind")]
 
 ALL_MODELS = [s.name for s in registry()]
 
@@ -28,20 +30,24 @@ def ort_run(path: Path, x: np.ndarray) -> np.ndarray:
 
 @pytest.fixture
 def tiny(tmp_path: Path):
-    with use_plugins(plugins_with(tiny_spec())) as p:
+    with use_plugins(plugins_with(tiny_spec(), tiny_tag())) as p:
         yield p.models.get("tinyfan")
 
 
-def test_manifest_and_reference_tensors(tiny, tmp_path: Path) -> None:
+@pytest.mark.parametrize("bind", METHODS)
+def test_manifest_and_reference_tensors(tiny, tmp_path: Path, bind: bool) -> None:
     from fanzoo.export.exporter import export
 
-    export("tinyfan", "onnx", tmp_path, random_seed=3)
+    export("tinyfan", "onnx", tmp_path, random_seed=3, bind=bind)
     folder = tmp_path / "tinyfan"
     manifest = read_manifest(folder)
     raw = json.loads((folder / "MANIFEST.json").read_text())
-    for key in ("model", "inputs", "outputs", "dynamic_axes", "tolerance", "weights_sha256", "fanzoo_version",
-                "created", "artifacts"):
+    for key in ("model", "tag", "inputs", "outputs", "dynamic_axes", "tolerance", "weights_sha256", "fanzoo_version",
+                "created", "artifacts", "preprocessing", "decoding", "license", "made_by"):
         assert key in raw
+    assert manifest.tag == "seed-3" and manifest.decoding == {"subpixel": "quarter"}
+    assert manifest.made_by == ("binding" if bind else "nnabla-export")
+    assert (manifest.graph_sha256 is not None) == bind and (manifest.entry("onnx").max_relative_error is None) == bind
     entry = manifest.entry("onnx")
     assert entry.opset == 13 and entry.batch == "dynamic" and len(entry.sha256) == 64
     assert manifest.weights_sha256 == "random:3"
@@ -56,6 +62,7 @@ def test_manifest_and_reference_tensors(tiny, tmp_path: Path) -> None:
     assert all(init.data_type == onnx.TensorProto.FLOAT for init in model.graph.initializer)
 
 
+@needs_nnabla
 def test_both_formats_share_one_folder(tiny, tmp_path: Path) -> None:
     from fanzoo.export.exporter import export
 
@@ -67,6 +74,18 @@ def test_both_formats_share_one_folder(tiny, tmp_path: Path) -> None:
     assert set(manifest.artifacts) == {"nnp"} and not (tmp_path / "tinyfan" / "model.onnx").exists()
 
 
+def test_binding_refuses_what_only_nnabla_makes(tiny, tmp_path: Path) -> None:
+    from fanzoo.export.exporter import export
+
+    for options in ({"batch": 3}, {"opset": 11}):
+        with pytest.raises(ExportError, match="need NNabla"):
+            export("tinyfan", "onnx", tmp_path, random_seed=3, bind=True, **options)
+    with pytest.raises(ExportError, match="NNP export needs NNabla"):
+        export("tinyfan", "nnp", tmp_path, random_seed=3, bind=True)
+    assert not (tmp_path / "tinyfan").exists()
+
+
+@needs_nnabla
 def test_fixed_batch(tiny, tmp_path: Path) -> None:
     from fanzoo.export.exporter import export
 
@@ -76,15 +95,17 @@ def test_fixed_batch(tiny, tmp_path: Path) -> None:
     assert ort_run(tmp_path / "tinyfan" / "model.onnx", x).shape == (3, 68, 16, 16)
 
 
+@pytest.mark.parametrize("bind", METHODS)
 @pytest.mark.parametrize("opset", [7, 9, 12, 14, 17])
-def test_unsupported_opset_is_refused(tiny, tmp_path: Path, opset: int) -> None:
+def test_unsupported_opset_is_refused(tiny, tmp_path: Path, opset: int, bind: bool) -> None:
     from fanzoo.export.exporter import export
 
     with pytest.raises(ExportError, match="opset"):
-        export("tinyfan", "onnx", tmp_path, random_seed=3, opset=opset)
+        export("tinyfan", "onnx", tmp_path, random_seed=3, opset=opset, bind=bind)
     assert not (tmp_path / "tinyfan").exists()
 
 
+@needs_nnabla
 @pytest.mark.parametrize("opset", [10, 11])
 def test_other_supported_opsets(tiny, tmp_path: Path, opset: int) -> None:
     from fanzoo.export.exporter import export
@@ -94,6 +115,7 @@ def test_other_supported_opsets(tiny, tmp_path: Path, opset: int) -> None:
     assert onnx.load(str(tmp_path / "tinyfan" / "model.onnx")).opset_import[0].version == opset
 
 
+@needs_nnabla
 def test_converter_silent_downgrade_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """nnabla-converter writes opset 7 for opsets it has no table for; the written opset is checked."""
     from fanzoo.export import onnx_convert
@@ -105,32 +127,53 @@ def test_converter_silent_downgrade_is_caught(tmp_path: Path, monkeypatch: pytes
         onnx_convert.nnp_to_onnx_model(tmp_path / "resnetdepth" / "model.nnp", 12, dynamic_batch=True)
 
 
+@needs_nnabla
 def test_failed_export_keeps_the_good_artifact(tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from fanzoo.export import exporter
 
     exporter.export("tinyfan", "onnx", tmp_path, random_seed=3)
     before = (tmp_path / "tinyfan" / "model.onnx").read_bytes()
-    strict = replace(tiny, tolerance=1e-30)  # nothing can meet this: validation must fail
-    with use_plugins(plugins_with(strict)), pytest.raises(ExportError, match="tolerance"):
+    strict = tiny_tag(tolerance=1e-30)  # nothing can meet this: validation must fail
+    with use_plugins(plugins_with(tiny, strict)), pytest.raises(ExportError, match="tolerance"):
         exporter.export("tinyfan", "onnx", tmp_path, random_seed=5)
     assert (tmp_path / "tinyfan" / "model.onnx").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tinyfan"]  # no temporary folders left
 
 
+def test_failed_binding_keeps_the_good_artifact(tiny, tmp_path: Path) -> None:
+    from fanzoo.export.exporter import export
+    from fanzoo.weights.params import write_npz
+    from fanzoo.weights.synthetic import seeded_params
+
+    export("tinyfan", "onnx", tmp_path, random_seed=3, bind=True)
+    before = (tmp_path / "tinyfan" / "model.onnx").read_bytes()
+    exploding = seeded_params(tiny, 3)
+    exploding["conv1/conv/W"] = exploding["conv1/conv/W"] * np.float32(1e37)  # overflows to inf on real faces
+    write_npz(tmp_path / "bad.npz", exploding)
+    with pytest.raises(ExportError, match="infinite outputs"):
+        export("tinyfan", "onnx", tmp_path, weights=tmp_path / "bad.npz", bind=True)
+    assert (tmp_path / "tinyfan" / "model.onnx").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.npz", "tinyfan"]  # no temporary folders left
+
+
 def test_no_weights_says_how_to_get_them(tmp_path: Path) -> None:
     from fanzoo.export.exporter import export
 
-    with pytest.raises(WeightsNotFoundError, match="fanzoo weights fetch 2dfan4"):
+    with pytest.raises(WeightsNotFoundError, match="fanzoo weights fetch 2dfan4.official"):
         export("2dfan4", "onnx", tmp_path)
+    # a 3D model names its missing depth network before any work
+    with pytest.raises(WeightsNotFoundError, match="resnetdepth.local"):
+        export("3dfan4", "onnx", tmp_path, weights=FIXTURES / "tiny_fan_zip.pth")
+    assert not list(tmp_path.iterdir())
 
 
+@needs_nnabla
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ALL_MODELS)
 def test_every_model_exports_to_nnp_and_onnx(model: str, tmp_path: Path) -> None:
     from nnabla.utils.nnp_graph import NnpLoader
 
     from fanzoo.export.exporter import export
-    from fanzoo.graph import GraphSession, expected_shapes  # noqa: F401
 
     export(model, "nnp", tmp_path, random_seed=11)
     export(model, "onnx", tmp_path, random_seed=11)
@@ -158,3 +201,19 @@ def test_every_model_exports_to_nnp_and_onnx(model: str, tmp_path: Path) -> None
     if model == "3dfan4":
         assert manifest.depth_model == {"name": "resnetdepth", "path": "../resnetdepth"}
         assert read_manifest(tmp_path / "resnetdepth").artifacts
+
+
+def test_export_json_is_the_manifests(tiny, tmp_path: Path) -> None:
+    """`fanzoo export --json -` prints the manifests as JSON objects (not reprs of Python objects)."""
+    from click.testing import CliRunner
+
+    from fanzoo.cli import cli
+    from fanzoo.cli import export as _  # noqa: F401
+
+    result = CliRunner().invoke(cli, ["export", "tinyfan", "--format", "onnx", "--random-weights", "3", "--bind",
+                                      "--out", str(tmp_path), "--json", "-"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (manifest,) = json.loads(result.stdout)
+    assert manifest["artifacts"]["onnx"]["file"] == "model.onnx" and manifest["tag"] == "seed-3"
+    assert manifest["made_by"] == "binding" and manifest["decoding"] == {"subpixel": "quarter"}
+    assert manifest == read_manifest(tmp_path / "tinyfan").to_dict()

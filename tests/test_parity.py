@@ -1,28 +1,75 @@
-"""fanzoo against the authors' face-alignment 1.5.0 (fixtures from tools/make_fixtures.py), without torch."""
+"""fanzoo against the authors' face-alignment 1.5.0 (fixtures from tools/make_fixtures.py), without torch.
+
+Two routes to the same weights: the plain NNabla graph (Python 3.10), and without NNabla on any Python,
+the authors' own checkpoint files imported as a user would, bound into the shipped ONNX graphs and run
+by ONNX Runtime. Where those files have not been made (FANZOO_PARITY_CHECKPOINTS unset), the same tensors
+are imported from a .npz instead, so the binding is still checked; the CLI test needs the authors' files.
+"""
 from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from fanzoo.decoding import decode_heatmaps
 from fanzoo.plugins import get_model
 from fanzoo.predictor import Predictor
 from fanzoo.preprocessing import box_to_center_scale, crop, to_network_input
 
-from .parity import fixture, sessions
+from .parity import (
+    CHECKPOINTS_ENV,
+    TAG,
+    authors_checkpoints,
+    authors_file,
+    fanzoo_home,
+    fixture,
+    graph_sessions,
+    import_fixture_weights,
+)
 
-pytest.importorskip("nnabla")
 pytestmark = pytest.mark.slow
+ROUTES = ["nnabla-graph", "onnxruntime"]
 
 
 def relative_error(ours: np.ndarray, theirs: np.ndarray) -> float:
     return float(np.abs(ours - theirs).max() / np.abs(theirs).max())
 
 
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory):
+    """A FANZOO_HOME per (model, source) with the fixture's weights imported and bound, made once."""
+    homes: dict[tuple[str, str], Path] = {}
+
+    def get(name: str, source: str) -> Path:
+        if (name, source) not in homes:
+            home = tmp_path_factory.mktemp(f"parity-{name}-{source}")
+            import_fixture_weights(name, source, home)
+            homes[name, source] = home
+        return homes[name, source]
+
+    return get
+
+
+def predictor_for(route: str, name: str, flip: bool, imported) -> Predictor:
+    if route == "nnabla-graph":
+        fan, depth = graph_sessions(name)
+        return Predictor(get_model(name), fan, depth, flip=flip, batch_size=4)
+    from fanzoo.api import load_predictor
+
+    source = "authors" if os.environ.get(CHECKPOINTS_ENV) else "npz"
+    with fanzoo_home(imported(name, source)):
+        return load_predictor(f"{name}.{TAG}", "onnxruntime", detector=None, flip=flip, batch_size=4)
+
+
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("name", ["2dfan4", "3dfan4"])
-def test_fan4_heatmaps_match_pytorch(name: str) -> None:
+def test_fan4_heatmaps_match_pytorch(name: str, route: str, imported) -> None:
     record = fixture(name)
-    fan, _ = sessions(name)
+    fan = predictor_for(route, name, False, imported).landmark_session
     n = len(record["heatmaps"])
     ours = fan.run({"x": to_network_input(list(record["crops"][:n]))})["heatmaps"]
     assert relative_error(ours, record["heatmaps"]) <= 1e-4
@@ -47,14 +94,7 @@ def images_of(record: dict, shared_data) -> list[np.ndarray]:
             for rel in record["images"]]
 
 
-@pytest.mark.parametrize("flip", [False, True])
-@pytest.mark.parametrize("name", ["2dfan4", "3dfan4"])
-def test_pipeline_matches_get_landmarks_from_image(name: str, flip: bool, shared_data) -> None:
-    record = fixture(name)
-    fan, depth = sessions(name)
-    predictor = Predictor(get_model(name), fan, depth, flip=flip, batch_size=4)
-    faces = predictor.predict_many(images_of(record, shared_data), [[b] for b in record["boxes"]])
-    ours = np.stack([f[0].landmarks for f in faces])
+def assert_matches_authors(ours: np.ndarray, record: dict, flip: bool) -> None:
     theirs_float = record[f"float_xy_flip{int(flip)}"]
     theirs_int = record[f"landmarks_flip{int(flip)}"]
     # sub-pixel: within 0.01 px of the authors' coordinates before their int32 truncation ...
@@ -63,11 +103,50 @@ def test_pipeline_matches_get_landmarks_from_image(name: str, flip: bool, shared
     truncated = np.trunc(ours[..., :2])
     near_integer = np.abs(theirs_float - np.round(theirs_float)) < 0.01
     assert np.all((truncated == theirs_int[..., :2]) | near_integer)
+    if ours.shape[-1] == 3:
+        assert relative_error(ours[..., 2], theirs_int[..., 2]) <= 1e-3
+
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("flip", [False, True])
+@pytest.mark.parametrize("name", ["2dfan4", "3dfan4"])
+def test_pipeline_matches_get_landmarks_from_image(name: str, flip: bool, route: str, shared_data, imported) -> None:
+    record = fixture(name)
+    predictor = predictor_for(route, name, flip, imported)
+    faces = predictor.predict_many(images_of(record, shared_data), [[b] for b in record["boxes"]])
+    assert_matches_authors(np.stack([f[0].landmarks for f in faces]), record, flip)
     np.testing.assert_allclose(np.stack([f[0].landmark_scores for f in faces]), record[f"scores_flip{int(flip)}"],
                                rtol=1e-4, atol=1e-4 * np.abs(record[f"scores_flip{int(flip)}"]).max())
-    if name == "3dfan4":
-        z_ours, z_theirs = ours[..., 2], theirs_int[..., 2]
-        assert relative_error(z_ours, z_theirs) <= 1e-3
+
+
+def test_cli_3d_from_the_authors_checkpoints(shared_data, tmp_path: Path, isolated_home: Path) -> None:
+    """The user's way, from an empty FANZOO_HOME and without NNabla: import the authors' 2D-FAN-4, 3D-FAN-4 and
+    ResNetDepth files, export 3D-FAN to ONNX, predict with given boxes; the authors' coordinates within
+    0.01 px before their truncation, z within 1e-3."""
+    from fanzoo.cli import cli, export, predict, weights  # noqa: F401
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    folder = authors_checkpoints()
+    assert not any(isolated_home.iterdir())
+    for arch in ("2dfan4", "3dfan4", "resnetdepth"):
+        assert f"{arch}.local: imported" in run("weights", "import", arch, str(authors_file(folder, arch)))
+    exported = tmp_path / "exported"
+    out = run("export", "3dfan.local", "--format", "onnx", "--out", str(exported))
+    assert "3dfan4.local" in out and "resnetdepth.local" in out
+    record = fixture("3dfan4")
+    ours = []
+    for rel, box in zip(record["images"], record["boxes"]):
+        doc = json.loads(run("predict", "--model", "3dfan.local", "--backend", "onnxruntime", "--artifacts",
+                             str(exported), "--box", ",".join(str(float(v)) for v in box), "--json", "-",
+                             str(shared_data / str(rel))))
+        (face,) = doc["images"][0]["faces"]
+        ours.append(face["landmarks"])
+    # the JSON rounds to 0.001 px
+    assert_matches_authors(np.array(ours), record, flip=False)
 
 
 def test_decode_peak_in_last_column() -> None:

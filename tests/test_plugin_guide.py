@@ -81,6 +81,8 @@ def test_register_models_example_runs(tmp_path: Path) -> None:
     found = registered_by(load_example("register_models", tmp_path))
     spec = found.model("2dfan2-lite")
     assert spec.config["num_stacks"] == 2 and spec.inputs[0].shape == (None, 3, 192, 192)
+    tag = found.models.default_tag("2dfan2-lite")
+    assert tag.name == "2dfan2-lite.300w" and tag.subpixel == "gaussian" and tag.sources[0].sha256
     if importlib.util.find_spec("nnabla") is not None:
         from fanzoo.graph import build
 

@@ -204,8 +204,8 @@ def test_predict_int8_quantizes_once_into_the_cache(shared_data: Path, isolated_
             str(ASTRONAUT)]
     first = invoke(*args)
     assert first.exit_code == 0, first.output
-    assert "quantizing 2dfan-lite to int8 once" in first.output
-    manifest = read_manifest(isolated_home / "artifacts" / "2dfan-lite")
+    assert "quantizing 2dfan-lite.300w to int8 once" in first.output
+    manifest = read_manifest(isolated_home / "artifacts" / "2dfan-lite.300w")
     calibration = manifest.entry("onnx-int8").quantization["calibration"]
     assert calibration["faces"] == 64 and calibration["folder"].endswith("trainset")
     second = invoke(*args)

@@ -16,8 +16,8 @@ from fanzoo.weights.h5params import read_h5_params, write_h5_params
 from fanzoo.weights.names import nnabla_to_torch, torch_to_nnabla, unwrap_state_dict
 from fanzoo.weights.torch_checkpoint import load_torch_checkpoint
 
-from .conftest import FIXTURES
-from .tiny import plugins_with, tiny_spec
+from .conftest import FIXTURES, needs_nnabla
+from .tiny import plugins_with, tiny_spec, tiny_tag
 
 CHECKPOINTS = ["tiny_fan_zip.pth", "tiny_fan_legacy.pth.tar", "tiny_fan_wrapped_legacy.pth.tar"]
 
@@ -83,35 +83,50 @@ def test_foreign_files(tmp_path: Path) -> None:
             load_torch_checkpoint(path)
 
 
-# -- import into the cache (needs nnabla to check names against the graph) --------------------------------
-nnabla = pytest.importorskip("nnabla")
-
-
+# -- import into the cache (names and shapes from the shipped graph: no NNabla) ------------------------------
 @pytest.fixture
 def tiny_plugins():
-    with use_plugins(plugins_with(tiny_spec())) as p:
+    with use_plugins(plugins_with(tiny_spec(), tiny_tag())) as p:
         yield p
 
 
 @pytest.mark.parametrize("name", CHECKPOINTS)
 def test_imported_authors_checkpoint_reproduces_their_output(name: str, tiny_plugins, isolated_home) -> None:
-    from fanzoo.graph import GraphSession
-    from fanzoo.weights.importer import import_weights
+    """The authors' FAN classes at toy width, saved by torch in three formats: imported and bound without
+    NNabla, ONNX Runtime reproduces what their PyTorch module computed."""
+    from fanzoo.plugins import plugins
+    from fanzoo.weights.importer import import_file
 
     spec = tiny_plugins.models.get("tinyfan")
-    target = import_weights(spec, FIXTURES / name)
-    assert target.parent.parent == isolated_home
+    done = import_file(spec, FIXTURES / name)
+    assert done.path.parent.parent == isolated_home and done.path.name == "tinyfan.local.npz"
+    assert done.artifact is not None and done.artifact.parent.name == "tinyfan.local"
     io = np.load(FIXTURES / "tiny_fan_io.npz")
-    out = GraphSession(spec, read_h5_params(target)).run({"x": io["x"]})["heatmaps"]
+    out = plugins().backend("onnxruntime").load(done.artifact).run({"x": io["x"]})["heatmaps"]
     assert np.abs(out - io["y"]).max() / np.abs(io["y"]).max() <= 1e-5
 
 
+@needs_nnabla
+def test_imported_weights_in_the_nnabla_graph(tiny_plugins) -> None:
+    from fanzoo.weights.importer import import_weights
+    from fanzoo.weights.params import read_npz
+    from fanzoo_nnabla.graph import GraphSession
+
+    spec = tiny_plugins.models.get("tinyfan")
+    io = np.load(FIXTURES / "tiny_fan_io.npz")
+    out = GraphSession(spec, read_npz(import_weights(spec, FIXTURES / CHECKPOINTS[0]))).run({"x": io["x"]})
+    assert np.abs(out["heatmaps"] - io["y"]).max() / np.abs(io["y"]).max() <= 1e-5
+
+
+@needs_nnabla
 def test_official_layout_loads_with_nnabla_own_loader(tiny_plugins, tmp_path: Path) -> None:
     import nnabla as nn
 
     from fanzoo.weights.importer import import_weights
+    from fanzoo.weights.params import read_npz
 
-    target = import_weights(tiny_plugins.models.get("tinyfan"), FIXTURES / CHECKPOINTS[0], tmp_path / "w.h5")
+    target = tmp_path / "w.h5"
+    write_h5_params(target, read_npz(import_weights(tiny_plugins.models.get("tinyfan"), FIXTURES / CHECKPOINTS[0])))
     nn.clear_parameters()
     nn.load_parameters(str(target))
     loaded = {k: v.d for k, v in nn.get_parameters(grad_only=False).items()}
@@ -128,19 +143,19 @@ def test_official_layout_loads_with_nnabla_own_loader(tiny_plugins, tmp_path: Pa
 ])
 def test_bad_parameters_name_the_offender_and_leave_cache(damage, message, tiny_plugins, tmp_path: Path) -> None:
     from fanzoo.weights.importer import import_weights
-    from fanzoo.weights.store import cached_weights
+    from fanzoo.weights.params import read_npz
 
     spec = tiny_plugins.models.get("tinyfan")
     good = import_weights(spec, FIXTURES / CHECKPOINTS[0])
     before = good.read_bytes()
-    params = read_h5_params(good)
+    params = read_npz(good)
     damage(params)
     bad = tmp_path / "bad.h5"
     write_h5_params(bad, params)
     with pytest.raises(WeightsError, match=message):
         import_weights(spec, bad)
-    assert cached_weights(spec).read_bytes() == before
-    assert [p.name for p in cached_weights(spec).parent.iterdir()] == [good.name]  # no temp files left
+    assert good.read_bytes() == before
+    assert sorted(p.name for p in good.parent.iterdir()) == ["tinyfan.local.json", good.name]  # no temp files
 
 
 # -- downloads over loopback HTTP ------------------------------------------------------------------------
@@ -176,55 +191,106 @@ def test_fetch_verifies_and_imports(server, isolated_home) -> None:
     digest = hashlib.sha256(payload).hexdigest()
     url = f"http://127.0.0.1:{server.server_port}/tiny_fan-{digest[:10]}.pth.tar"
     from fanzoo.registry import WeightsSource
-    spec = tiny_spec(weights=(WeightsSource(url, "torch", sha256_prefix=digest[:10]),))
-    with use_plugins(plugins_with(spec)):
-        target = fetch(spec, progress=False)
-    assert target.is_file() and read_h5_params(target)
+    from fanzoo.weights.params import read_npz
+    from fanzoo.weights.tags import lookup
+
+    with use_plugins(plugins_with(tiny_spec(), tiny_tag(WeightsSource(url, "torch", sha256_prefix=digest[:10])))):
+        done = fetch(lookup("tinyfan"), progress=False)
+    assert done.model.name == "tinyfan.official" and done.path.name == "tinyfan.official.npz" and read_npz(done.path)
 
 
 def test_fetch_rejects_wrong_hash_and_leaves_nothing(server, isolated_home) -> None:
     from fanzoo.registry import WeightsSource
     from fanzoo.weights.download import fetch
+    from fanzoo.weights.tags import lookup
 
     _Handler.payload, _Handler.lie_about_length = (FIXTURES / CHECKPOINTS[1]).read_bytes(), False
     url = f"http://127.0.0.1:{server.server_port}/tiny_fan-0123456789.pth.tar"
-    spec = tiny_spec(weights=(WeightsSource(url, "torch", sha256_prefix="0123456789"),))
-    with use_plugins(plugins_with(spec)), pytest.raises(ChecksumError):
-        fetch(spec, progress=False)
+    with use_plugins(plugins_with(tiny_spec(), tiny_tag(WeightsSource(url, "torch", sha256_prefix="0123456789")))), \
+            pytest.raises(ChecksumError):
+        fetch(lookup("tinyfan"), progress=False)
     assert not [p for p in isolated_home.rglob("*") if p.is_file()]
 
 
 def test_interrupted_download_leaves_no_partial_file(server, isolated_home) -> None:
     from fanzoo.registry import WeightsSource
     from fanzoo.weights.download import fetch
+    from fanzoo.weights.tags import lookup
 
     _Handler.payload, _Handler.lie_about_length = b"x" * 1000, True
     url = f"http://127.0.0.1:{server.server_port}/tiny_fan-0123456789.pth.tar"
-    spec = tiny_spec(weights=(WeightsSource(url, "torch", sha256_prefix="0123456789"),))
-    with use_plugins(plugins_with(spec)), pytest.raises(DownloadError):
-        fetch(spec, progress=False)
+    with use_plugins(plugins_with(tiny_spec(), tiny_tag(WeightsSource(url, "torch", sha256_prefix="0123456789")))), \
+            pytest.raises(DownloadError):
+        fetch(lookup("tinyfan"), progress=False)
     assert not [p for p in isolated_home.rglob("*") if p.is_file()]
 
 
 def test_offline_is_a_clear_error(isolated_home) -> None:
     from fanzoo.registry import WeightsSource
     from fanzoo.weights.download import fetch
+    from fanzoo.weights.tags import lookup
 
-    spec = tiny_spec(weights=(WeightsSource("http://127.0.0.1:9/tiny_fan-0123456789.pth.tar", "torch",
-                                            sha256_prefix="0123456789"),))
-    with pytest.raises(DownloadError, match="offline"):
-        fetch(spec, progress=False)
+    source = WeightsSource("http://127.0.0.1:9/tiny_fan-0123456789.pth.tar", "torch", sha256_prefix="0123456789")
+    with use_plugins(plugins_with(tiny_spec(), tiny_tag(source))), pytest.raises(DownloadError, match="offline"):
+        fetch(lookup("tinyfan"), progress=False)
 
 
 def test_unverifiable_source_needs_a_hash(server, isolated_home) -> None:
     from fanzoo.registry import WeightsSource
     from fanzoo.weights.download import fetch
+    from fanzoo.weights.tags import lookup
 
     _Handler.payload, _Handler.lie_about_length = (FIXTURES / CHECKPOINTS[1]).read_bytes(), False
     url = f"http://127.0.0.1:{server.server_port}/tiny.h5"
-    spec = tiny_spec(weights=(WeightsSource(url, "nnabla-h5"),))
-    with pytest.raises(ChecksumError, match="--sha256"):
-        fetch(spec, progress=False)
-    digest = hashlib.sha256(_Handler.payload).hexdigest()
-    with use_plugins(plugins_with(spec)):
-        assert fetch(spec, expected_sha256=digest, progress=False).is_file()
+    with use_plugins(plugins_with(tiny_spec(), tiny_tag(WeightsSource(url, "nnabla-h5")))):
+        with pytest.raises(ChecksumError, match="--sha256"):
+            fetch(lookup("tinyfan"), progress=False)
+        digest = hashlib.sha256(_Handler.payload).hexdigest()
+        # the file the user vouched for is the tag's file
+        assert fetch(lookup("tinyfan"), expected_sha256=digest, progress=False).model.name == "tinyfan.official"
+
+
+def test_fetching_a_3d_model_fetches_its_depth_network_too(server, isolated_home) -> None:
+    """`fanzoo weights fetch` of a model that predicts z with a second network fetches both, and says so."""
+    from click.testing import CliRunner
+
+    from fanzoo.cli import (
+        cli,
+        weights,  # noqa: F401
+    )
+    from fanzoo.registry import WeightsSource
+
+    from .tiny import tiny_3d_spec
+
+    payload = (FIXTURES / CHECKPOINTS[1]).read_bytes()
+    _Handler.payload, _Handler.lie_about_length = payload, False
+    prefix = hashlib.sha256(payload).hexdigest()[:10]
+    base = f"http://127.0.0.1:{server.server_port}"
+    tags = (tiny_tag(WeightsSource(f"{base}/tiny_fan-{prefix}.pth.tar", "torch", sha256_prefix=prefix)),
+            tiny_tag(WeightsSource(f"{base}/tiny_3d-{prefix}.pth.tar", "torch", sha256_prefix=prefix), model="tiny3d"))
+    from fanzoo.plugins import Plugins, make_plugin_manager
+
+    from .tiny import TinyPlugin
+
+    with use_plugins(Plugins.collect(make_plugin_manager(extra=(TinyPlugin(tiny_spec(), tiny_3d_spec(), *tags),)))):
+        result = CliRunner().invoke(cli, ["weights", "fetch", "tiny3d"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "tiny3d.official predicts z with tinyfan.official: fetching both" in result.output
+    assert "tiny3d.official: weights verified" in result.output and "tinyfan.official: weights verified" in result.output
+    assert (isolated_home / "artifacts" / "tiny3d.official" / "model.onnx").is_file()
+    assert (isolated_home / "artifacts" / "tinyfan.official" / "model.onnx").is_file()
+
+
+def test_a_missing_depth_network_is_named_before_any_work(isolated_home) -> None:
+    from fanzoo.artifacts import prepare
+    from fanzoo.errors import WeightsNotFoundError
+    from fanzoo.plugins import Plugins, make_plugin_manager
+    from fanzoo.weights.importer import import_file
+
+    from .tiny import TinyPlugin, tiny_3d_spec
+
+    with use_plugins(Plugins.collect(make_plugin_manager(extra=(TinyPlugin(tiny_spec(), tiny_3d_spec()),)))) as p:
+        import_file(p.models.get("tiny3d"), FIXTURES / CHECKPOINTS[0], bind_onnx=False)
+        with pytest.raises(WeightsNotFoundError, match="no weights for tinyfan.local, the depth network tiny3d.local needs"):
+            prepare("tiny3d", "onnx")
+    assert not (isolated_home / "artifacts").exists()  # nothing was made

@@ -8,8 +8,8 @@ if [ ! -x .venv/bin/python ]; then
     "$PY310" -m venv .venv
 fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
-"${PIP[@]}" install -c constraints.txt -e '.[nnabla,test,ray]' -e plugins/fanzoo-onnxruntime -e plugins/fanzoo-nnabla \
-    -e plugins/fanzoo-openvino
+"${PIP[@]}" install -c constraints.txt -e '.[nnabla,test,ray]' -e 'plugins/fanzoo-onnxruntime[cpu]' \
+    -e plugins/fanzoo-nnabla -e plugins/fanzoo-openvino
 # nnabla-converter's declared requirements pull TensorFlow and downgrade onnx; its ONNX exporter needs
 # only onnx, so it goes in without them.
 "${PIP[@]}" install --no-deps nnabla-converter==1.39.0

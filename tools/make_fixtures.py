@@ -6,6 +6,11 @@ It needs ../shared/data (real faces). Weights are seeded random (fanzoo.weights.
 NNabla parameter name), with BatchNorm statistics calibrated by one train-mode pass over real face
 crops and then perturbed, so BatchNorm really matters. Only those statistics are stored; the tests
 rebuild every other tensor from the seed.
+
+    .venv-ref/bin/python tools/make_fixtures.py --checkpoints DIR
+writes those same weights as the authors' checkpoint files instead (torch.save of their FAN and
+ResNetDepth modules, legacy format, the depth network wrapped as theirs is), for tests that import them
+as a user would (FANZOO_PARITY_CHECKPOINTS=DIR). About 400 MB; needs no shared data.
 """
 from __future__ import annotations
 
@@ -188,10 +193,54 @@ def write_tiny_checkpoints(out: Path) -> None:
     np.savez_compressed(out / "tiny_fan_io.npz", x=x.numpy(), y=y)
 
 
+def fixture_weights(name: str, record_name: str, prefix: str, seed_key: str) -> dict[str, np.ndarray]:
+    """The weights a parity fixture was made with: seeded tensors plus its stored BatchNorm statistics."""
+    with np.load(ROOT / "tests" / "fixtures" / f"parity_{record_name}.npz") as record:
+        stats = {k[len(prefix):]: record[k] for k in record.files if k.startswith(prefix)}
+        seed = int(record[seed_key])
+    net = FAN(4) if name != "resnetdepth" else ResNetDepth()
+    state = {k: v.numpy() for k, v in net.state_dict().items()}
+    params = synthetic_params({k: v.shape for k, v in torch_to_nnabla(state).items()}, seed)
+    assert stats and set(stats) <= set(params)
+    params.update(stats)
+    return params
+
+
+def write_authors_checkpoints(out: Path) -> None:
+    """The parity fixtures' weights as the authors' files: FAN state dicts, and ResNetDepth wrapped in
+    {'state_dict': {'module.<name>': ...}}, all in the legacy (pre-1.6) serialization."""
+    import collections
+    import hashlib
+
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [("2dfan4", "2DFAN4", "2dfan4", "bn:", "seed"), ("3dfan4", "3DFAN4", "3dfan4", "bn:", "seed"),
+            ("resnetdepth", "depth", "3dfan4", "depthbn:", "depth_seed")]
+    for name, stem, record, prefix, seed_key in jobs:
+        net = FAN(4) if name != "resnetdepth" else ResNetDepth()
+        params = fixture_weights(name, record, prefix, seed_key)
+        missing, unexpected = net.load_state_dict({k: torch.from_numpy(v) for k, v in nnabla_to_torch(params).items()},
+                                                  strict=False)
+        assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
+        state = net.state_dict()
+        if name == "resnetdepth":
+            state = {"state_dict": collections.OrderedDict(("module." + k, v) for k, v in state.items())}
+        tmp = out / f"{stem}.part"
+        torch.save(state, tmp, _use_new_zipfile_serialization=False)
+        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+        target = out / f"{stem}-{digest[:10]}.pth.tar"  # the authors' naming: the hash prefix in the name
+        tmp.rename(target)
+        print(f"wrote {target}")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "tests" / "fixtures")
+    parser.add_argument("--checkpoints", type=Path, default=None,
+                        help="write the parity weights as the authors' checkpoint files into this folder instead")
     args = parser.parse_args()
+    if args.checkpoints is not None:
+        write_authors_checkpoints(args.checkpoints)
+        return
     torch.set_num_threads(2)
     torch.manual_seed(0)
     calib = crops_for(CALIBRATION)

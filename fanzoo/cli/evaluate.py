@@ -57,10 +57,15 @@ def evaluate(datasets: tuple[Path, ...], model: str | None, backend: str | None,
     check_writable(out_dir, "--out", folder=True)  # before the evaluation, not after it
     summary, scores = run(predictor, datasets, boxes, progress=True, backend_name=backend)
     write_csv(out_dir / "per_image.csv", scores)
-    plot_ced(out_dir / "ced.png", {f"{summary.model} ({backend})": np.array([s.nme_eye for s in scores])})
+    plot: Path | None = out_dir / "ced.png"
+    try:
+        plot_ced(plot, {f"{summary.model} ({backend})": np.array([s.nme_eye for s in scores])})
+    except ImportError:  # matplotlib is an extra: an inference install evaluates without the plot
+        click.echo("note: ced.png not written: the plot needs matplotlib (pip install 'fanzoo[plots]')", err=True)
+        plot = None
     if json_out:
         emit_json({**asdict(summary), "precision": precision, "csv": str(out_dir / "per_image.csv"),
-                   "ced_plot": str(out_dir / "ced.png")}, json_out)
+                   "ced_plot": str(plot) if plot else None}, json_out)
         if json_out == "-":
             return
     click.echo(f"{summary.model} on {summary.images} faces ({backend}, {precision}, boxes: {boxes}):")
@@ -71,4 +76,4 @@ def evaluate(datasets: tuple[Path, ...], model: str | None, backend: str | None,
     click.echo(f"  ground-truth boxes used for {summary.gt_boxes_used} faces the detector missed or got wrong")
     if summary.failed_images:
         click.echo(f"  {summary.failed_images} images could not be read and were skipped", err=True)
-    click.echo(f"  per-image CSV: {out_dir / 'per_image.csv'}   CED plot: {out_dir / 'ced.png'}")
+    click.echo(f"  per-image CSV: {out_dir / 'per_image.csv'}   CED plot: {plot or 'not written'}")

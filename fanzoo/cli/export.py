@@ -37,6 +37,9 @@ def parse_batch(value: str) -> int | None:
               help="ONNX batch size: a number or 'dynamic'; for triton, the max_batch_size (default 32).")
 @click.option("--random-weights", "random_seed", type=int, default=None,
               help="Export seeded random weights (BatchNorm calibrated on real faces). For tests only.")
+@click.option("--bind", is_flag=True,
+              help="ONNX: fill the shipped weight-free graph instead of converting with NNabla "
+                   "(what happens anyway where NNabla is not installed).")
 @json_option("Write the manifests as JSON to FILE, or - for stdout.")
 @click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True,
               help="int8: also write a statically quantized copy (ONNX only), calibrated on real faces.")
@@ -48,9 +51,9 @@ def parse_batch(value: str) -> int | None:
 @click.option("--keep-fp32", "keep_fp32", type=click.Choice(["stem", "head"]), multiple=True,
               help="int8: leave these layers in fp32 (repeatable; default: the model's registry entry).")
 def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weights: Path | None, opset: int,
-           batch: str, random_seed: int | None, json_out: str | None, precision: str, calibration: Path | None,
-           calibration_faces: int, keep_fp32: tuple[str, ...]) -> None:
-    """Export MODEL (and, for 3D, its depth network) to OUT/<model>/."""
+           batch: str, random_seed: int | None, bind: bool, json_out: str | None, precision: str,
+           calibration: Path | None, calibration_faces: int, keep_fp32: tuple[str, ...]) -> None:
+    """Export MODEL (ARCH or ARCH.TAG; for 3D, its depth network too) to OUT/<architecture>/."""
     from ..export.exporter import export as do_export
     from ..precision import artifact_key
     from .common import check_writable
@@ -75,7 +78,7 @@ def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weig
     try:
         # int8 starts from the fp32 artifact: one already there from the same weights is kept
         manifests = do_export(model, fmt, out_dir, weights, depth_weights, opset, batch_size, random_seed,
-                              reuse=precision != "fp32")
+                              bind=True if bind else None, reuse=precision != "fp32")
         if precision == "int8":
             from ..export.quantize import quantize_folder
             from ..plugins import get_model
@@ -85,19 +88,19 @@ def export(model: str, fmt: str, out_dir: Path, weights: Path | None, depth_weig
                                          faces=calibration_faces, keep_fp32=keep_fp32 or None)
                          if get_model(m.model).int8 else m for m in manifests]
     except ImportError as exc:
-        raise FanzooError(f"export needs NNabla (Python 3.10): pip install 'fanzoo[nnabla]' ({exc})") from exc
+        raise FanzooError(f"this export needs NNabla (Python 3.10): pip install 'fanzoo[nnabla]' ({exc})") from exc
     if json_out:
-        from dataclasses import asdict
-
-        emit_json([asdict(m) for m in manifests], json_out)
+        emit_json([m.to_dict() for m in manifests], json_out)
         return
     for m in manifests:
         key = artifact_key(fmt, precision) if artifact_key(fmt, precision) in m.artifacts else fmt
         if key != artifact_key(fmt, precision):
-            click.echo(f"{m.model}: stays fp32 (its int8 was measured too far from fp32; see its registry entry)")
+            click.echo(f"{m.weights_name}: stays fp32 (its int8 was measured too far from fp32; see its registry entry)")
         entry = m.artifacts[key]
-        click.echo(f"{m.model}: {out_dir / m.model / entry.file} ({entry.precision}, opset {entry.opset or '-'}, "
-                   f"batch {entry.batch}, max relative error {entry.max_relative_error:.1e} <= {m.tolerance_of(key):.0e})")
+        error = "bound without NNabla: no NNabla reference here" if entry.max_relative_error is None \
+            else f"max relative error {entry.max_relative_error:.1e} <= {m.tolerance_of(key):.0e}"
+        click.echo(f"{m.weights_name}: {out_dir / m.model / entry.file} ({entry.precision}, opset {entry.opset or '-'}, "
+                   f"batch {entry.batch}, {error})")
         if entry.quantization:
             q = entry.quantization
             kept = ", ".join(f"{role} ({', '.join(names)})" for role, names in q["kept_fp32"].items()) or "nothing"

@@ -15,25 +15,43 @@ from . import cli
 from .common import emit_json, json_option, table
 
 
+def tag_row(tag) -> dict:
+    weights = local_weights(tag)
+    return {"name": tag.name, "tag": tag.tag, "default": tag.default, "license": tag.license,
+            "subpixel": tag.subpixel, "weights": str(weights) if weights else None,
+            "sources": [s.url for s in tag.sources], "metrics": dict(tag.metrics), "user": tag.user}
+
+
 @cli.command()
 @json_option()
 def models(json_out: str | None) -> None:
-    """List registered models with size, cost and whether weights are here."""
+    """List architectures with size, cost, where they run, and their weight tags (* the default) with licences."""
+    from ..weights.tags import all_tags
+
     rows = []
     for spec in plugins().models:
-        weights = local_weights(spec)
         rows.append({"name": spec.name, "aliases": list(spec.aliases), "task": spec.task,
                      "params_m": round(spec.params / 1e6, 2), "gflops": round(spec.gflops, 2),
-                     "weights": str(weights) if weights else None, "depth_model": spec.depth_model,
-                     "default_backend": spec.default_backend, "default_precision": spec.default_precision,
-                     "description": spec.description})
+                     "depth_model": spec.depth_model, "default_backend": spec.default_backend,
+                     "default_precision": spec.default_precision, "description": spec.description,
+                     "code_license": spec.license, "tags": [tag_row(t) for t in all_tags(spec)]})
     if json_out:
         emit_json(rows, json_out)
         return
-    click.echo(table([[r["name"], ", ".join(r["aliases"]), f"{r['params_m']:.2f}", f"{r['gflops']:.1f}",
-                       "yes" if r["weights"] else "no", f"{r['default_backend']} {r['default_precision']}",
-                       r["description"]] for r in rows],
-                     ["model", "aliases", "params (M)", "GFLOPs", "weights", "runs on", "description"]))
+
+    def tags(r: dict) -> str:
+        return ", ".join(("*" if t["default"] else "") + t["tag"] + ("" if t["weights"] else " (not here)")
+                         for t in r["tags"])
+
+    click.echo(table([[r["name"], ", ".join(r["aliases"]), f"{r['params_m']:.2f}", f"{r['gflops']:.1f}", tags(r),
+                       f"{r['default_backend']} {r['default_precision']}", r["description"]] for r in rows],
+                     ["model", "aliases", "params (M)", "GFLOPs", "weight tags (* default)", "runs on", "description"]))
+    click.echo("\nLicences: fanzoo's code is BSD-3-Clause; each set of weights has its own:")
+    for r in rows:
+        for t in r["tags"]:
+            if not t["user"]:
+                click.echo(f"  {t['name']}: {t['license']}")
+    click.echo("Use MODEL.TAG (e.g. 2dfan4.official) for a tag; a bare MODEL means its default (*).")
 
 
 def backend_row(backend) -> dict:

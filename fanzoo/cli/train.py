@@ -97,5 +97,8 @@ def train(data: Path | None, model: str, recipe: str | None, settings: tuple[str
                keep_recipe=False, processes=processes)
     click.echo(f"best weights: {best}")
     if install:
-        from ..weights.importer import import_weights
-        click.echo(f"imported into {import_weights(spec, best)}")
+        from ..training.trainer import TRAINED_SUBPIXEL
+        from ..weights.importer import import_file
+
+        done = import_file(spec, best, subpixel=TRAINED_SUBPIXEL)
+        click.echo(f"imported as {done.model.name} into {done.path}")

@@ -1,98 +1,41 @@
-"""`fanzoo export`: registry graph + weights -> validated NNP / ONNX artifacts in one folder per model."""
+"""NNabla export: registry graph + weights -> NNP / ONNX artifacts validated against the NNabla graph."""
 from __future__ import annotations
 
-import datetime as _dt
 import logging
-import os
-import shutil
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
 from ..atomic import atomic_dir
 from ..errors import ExportError, FanzooError
-from ..plugins import get_model, plugins
 from ..registry import ModelSpec
+from .folder import FORMATS, carried_entries, make_manifest, validation_backend
 from .manifest import ArtifactEntry, Manifest, read_manifest
-from .onnx_convert import BATCH_DIM, DEFAULT_OPSET, check_float32, check_opset, nnp_to_onnx_model
-from .reference import relative_error, write_test_data_set
+from .onnx_convert import DEFAULT_OPSET, check_float32, check_opset, nnp_to_onnx_model
+from .reference import REFERENCE_FACES, reference_inputs, relative_error, write_test_data_set
+from .sources import WeightsJob, plan
 
 log = logging.getLogger(__name__)
 
-FORMATS = {"onnx": "model.onnx", "nnp": "model.nnp"}
-PREFERRED_BACKEND = {"onnx": "onnxruntime", "nnp": "nnabla"}
-REFERENCE_FACES = Path(__file__).resolve().parents[1] / "bundled" / "reference_faces.npz"
 
-
-def reference_inputs(spec: ModelSpec) -> np.ndarray:
-    """Real face crops (bundled, public domain) shaped for ``spec``; for the depth network, crops plus
-    landmark maps drawn at the 300-W mean shape."""
-    import cv2
-
-    from ..depth_input import landmark_maps
-    from ..preprocessing import to_network_input
-
-    with np.load(REFERENCE_FACES) as ref:
-        crops, mean_shape = ref["crops"], ref["mean_shape"]
-    size = spec.inputs[0].shape[-1]
-    assert isinstance(size, int)
-    if crops.shape[1] != size:
-        crops = np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in crops])
-    batch = to_network_input(list(crops))
-    if spec.task == "depth":
-        maps = landmark_maps(mean_shape * (size / 256.0), size)
-        batch = np.concatenate([batch, np.repeat(maps[None], len(batch), axis=0)], axis=1)
-    return batch
-
-
-def source_params(spec: ModelSpec, weights: Path | None, random_seed: int | None) -> tuple[dict, str]:
-    """Parameters to export and a fingerprint of where they came from."""
-    from ..graph import calibrate_batchnorm, expected_shapes
-    from ..weights.importer import read_any_weights
-    from ..weights.store import resolve_weights, sha256_file
-    from ..weights.synthetic import synthetic_params
-
-    if random_seed is not None:
-        params = synthetic_params(expected_shapes(spec), random_seed)
-        return calibrate_batchnorm(spec, params, reference_inputs(spec)), f"random:{random_seed}"
-    path = resolve_weights(spec, weights)
-    params, _ = read_any_weights(path, expected_shapes(spec), spec.name)  # sizes checked before any data is read
-    return params, sha256_file(path)
-
-
-def _validation_backend(fmt: str):
-    backends = [b for b in plugins().backends.values() if b.artifact_format == fmt]
-    if not backends:
-        raise ExportError(f"no installed backend loads {fmt} artifacts, so the export cannot be validated; "
-                          f"install fanzoo-{PREFERRED_BACKEND[fmt]}")
-    backends.sort(key=lambda b: b.name != PREFERRED_BACKEND[fmt])
-    return backends[0]
-
-
-def validate(spec: ModelSpec, fmt: str, artifact: Path, inputs: np.ndarray, reference: np.ndarray) -> float:
+def validate(spec: ModelSpec, fmt: str, artifact: Path, inputs: np.ndarray, reference: np.ndarray,
+             tolerance: float) -> float:
     """Run the artifact at the full reference batch and at batch 1; return the worst relative error."""
-    session = _validation_backend(fmt).load(artifact, device="cpu")
+    session = validation_backend(fmt).load(artifact, device="cpu")
     feed, fetch = spec.inputs[0].name, spec.outputs[0].name
     errors = [relative_error(session.run({feed: inputs})[fetch], reference)]
     errors += [relative_error(session.run({feed: inputs[i:i + 1]})[fetch], reference[i:i + 1])
                for i in range(len(inputs))]
     worst = max(errors)
-    if not worst <= spec.tolerance:
+    if not worst <= tolerance:
         raise ExportError(f"{spec.name} {fmt} artifact differs from the NNabla graph by {worst:.2e} (relative), "
-                          f"more than the declared tolerance {spec.tolerance:.0e}; it was not written")
+                          f"more than the declared tolerance {tolerance:.0e}; it was not written")
     return worst
 
 
-def tensor_specs(specs: Sequence) -> list[dict]:
-    return [{"name": t.name, "shape": [BATCH_DIM if d is None else d for d in t.shape], "dtype": t.dtype,
-             "description": t.description} for t in specs]
-
-
-def export_model(spec: ModelSpec, fmt: str, folder: Path, weights: Path | None = None, opset: int = DEFAULT_OPSET,
-                 batch: int | None = None, random_seed: int | None = None) -> Manifest:
-    """Write (or rewrite) one format of one model into ``folder``, atomically; keeps the other format when
+def export_model(job: WeightsJob, fmt: str, folder: Path, opset: int = DEFAULT_OPSET,
+                 batch: int | None = None, depth_tag: str | None = None) -> Manifest:
+    """Write (or rewrite) one format of one network into ``folder``, atomically; keeps the other format when
     it was made from the same weights."""
     from ..graph import assign, build
     from ..weights.store import sha256_file
@@ -106,18 +49,12 @@ def export_model(spec: ModelSpec, fmt: str, folder: Path, weights: Path | None =
         raise ExportError("--batch must be a positive number or 'dynamic'")
     if batch is not None and fmt == "nnp":
         raise ExportError("NNP artifacts always have a variable batch size; --batch applies to ONNX only")
-    params, weights_sha = source_params(spec, weights, random_seed)
+    spec, tag = job.model.spec, job.model.weights
     inputs = reference_inputs(spec)
     net = build(spec, len(inputs))
-    assign(net, params, str(weights or "weights"))
+    assign(net, job.params(), str(job.path or job.model.name))
     reference = net.forward(inputs)
 
-    previous = None
-    if (folder / "MANIFEST.json").is_file():
-        try:
-            previous = read_manifest(folder)
-        except FanzooError as exc:
-            log.warning("replacing unreadable manifest in %s: %s", folder, exc)
     with atomic_dir(folder) as tmp:
         save_nnp(net, tmp / FORMATS["nnp"])
         if fmt == "onnx":
@@ -130,92 +67,92 @@ def export_model(spec: ModelSpec, fmt: str, folder: Path, weights: Path | None =
             (tmp / FORMATS["nnp"]).unlink()
         artifact = tmp / FORMATS[fmt]
         if batch is None:
-            error = validate(spec, fmt, artifact, inputs, reference)
+            error = validate(spec, fmt, artifact, inputs, reference, tag.tolerance)
         else:  # a fixed-batch artifact is checked at its own batch size
             reps = np.resize(inputs, (batch, *inputs.shape[1:]))
-            error = validate_fixed(spec, fmt, artifact, reps, net, batch)
+            error = validate_fixed(spec, fmt, artifact, reps, net, batch, tag.tolerance)
         write_test_data_set(tmp / "test_data_set_0", [(spec.inputs[0].name, inputs)],
                             [(spec.outputs[0].name, reference)])
         entries = {fmt: ArtifactEntry(fmt, FORMATS[fmt], sha256_file(artifact), opset if fmt == "onnx" else None,
                                       "dynamic" if batch is None else str(batch), error)}
-        if previous is not None and previous.weights_sha256 == weights_sha:
-            for other, entry in previous.artifacts.items():
-                if other != fmt and (folder / entry.file).is_file():
-                    os.link(folder / entry.file, tmp / entry.file) if _same_fs(folder, tmp) \
-                        else shutil.copy2(folder / entry.file, tmp / entry.file)
-                    entries[other] = entry
-        manifest = Manifest(
-            model=spec.name, task=spec.task, inputs=tensor_specs(spec.inputs), outputs=tensor_specs(spec.outputs),
-            dynamic_axes={t.name: {"0": BATCH_DIM} for t in (*spec.inputs, *spec.outputs)} if batch is None else {},
-            tolerance=spec.tolerance, weights_sha256=weights_sha, fanzoo_version=__version__,
-            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), artifacts=entries,
-            preprocessing=_preprocessing(spec),
-            depth_model={"name": spec.depth_model, "path": f"../{spec.depth_model}"} if spec.depth_model else None,
-        )
+        entries.update(carried_entries(folder, tmp, fmt, job))
+        manifest = make_manifest(job, entries, "nnabla-export", batch is None, depth_tag)
         manifest.write(tmp)
-    log.info("exported %s %s to %s (max relative error %.1e)", spec.name, fmt, folder, error)
+    log.info("exported %s %s to %s (max relative error %.1e)", job.model.name, fmt, folder, error)
     return manifest
 
 
-def validate_fixed(spec: ModelSpec, fmt: str, artifact: Path, inputs: np.ndarray, net, batch: int) -> float:
+def validate_fixed(spec: ModelSpec, fmt: str, artifact: Path, inputs: np.ndarray, net, batch: int,
+                   tolerance: float) -> float:
     from ..graph import assign, build
 
     fixed = build(spec, batch)
     assign(fixed, {k: v.d for k, v in net.params.items()})
-    session = _validation_backend(fmt).load(artifact, device="cpu")
+    session = validation_backend(fmt).load(artifact, device="cpu")
     out = session.run({spec.inputs[0].name: inputs})[spec.outputs[0].name]
     error = relative_error(out, fixed.forward(inputs))
-    if not error <= spec.tolerance:
+    if not error <= tolerance:
         raise ExportError(f"{spec.name} {fmt} artifact at batch {batch} differs by {error:.2e}; not written")
     return error
 
 
-def _same_fs(a: Path, b: Path) -> bool:
-    return os.stat(a).st_dev == os.stat(b).st_dev
+def nnabla_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("nnabla") is not None
 
 
-def _preprocessing(spec: ModelSpec) -> dict | None:
-    if spec.preprocessing is None:
-        return None
-    from dataclasses import asdict
-    return asdict(spec.preprocessing)
-
-
-def up_to_date(spec: ModelSpec, fmt: str, folder: Path, weights: Path | None, random_seed: int | None, opset: int,
-               batch: int | None) -> Manifest | None:
-    """The manifest of ``folder`` if it already holds this export (same weights, opset and batch), else None."""
-    from ..weights.store import resolve_weights, sha256_file
-
+def up_to_date(job: WeightsJob, fmt: str, folder: Path, opset: int, batch: int | None) -> Manifest | None:
+    """The manifest of ``folder`` if it already holds this export (same weights and tag, opset and batch)."""
     try:
         manifest = read_manifest(folder)
         entry = manifest.entry(fmt)
     except FanzooError:
         return None
-    source = f"random:{random_seed}" if random_seed is not None else sha256_file(resolve_weights(spec, weights))
-    same = (manifest.weights_sha256 == source and entry.batch == ("dynamic" if batch is None else str(batch))
+    same = (manifest.weights_sha256 == job.fingerprint and manifest.tag == job.model.weights.tag
+            and entry.batch == ("dynamic" if batch is None else str(batch))
             and (fmt != "onnx" or entry.opset == opset) and (folder / entry.file).is_file())
     return manifest if same else None
 
 
 def export(model: str, fmt: str, out_dir: Path | str = "exported", weights: Path | None = None,
            depth_weights: Path | None = None, opset: int = DEFAULT_OPSET, batch: int | None = None,
-           random_seed: int | None = None, reuse: bool = False) -> list[Manifest]:
-    """Export a model and, for a 3D model, the depth network it needs, each into ``out_dir/<name>``.
+           random_seed: int | None = None, bind: bool | None = None, reuse: bool = False) -> list[Manifest]:
+    """Export a model (``ARCH`` or ``ARCH.TAG``) and, for a 3D model, the depth network it needs, each into
+    ``out_dir/<architecture>``. Both networks' weights are found before either is written.
 
-    ``reuse`` keeps an artifact already there from the same weights, opset and batch instead of exporting again.
+    ONNX comes from NNabla where it is installed, else (or with ``bind=True``) from filling the shipped
+    weight-free graph; NNP needs NNabla. ``reuse`` keeps an artifact already there from the same weights,
+    opset and batch instead of making it again.
     """
-    spec = get_model(model)
+    from .binding import bind_model
+
     out_dir = Path(out_dir)
-    jobs = [(spec, weights, random_seed)]
-    if spec.depth_model:
-        jobs.append((get_model(spec.depth_model), depth_weights, None if random_seed is None else random_seed + 1))
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    jobs = plan(model, weights, depth_weights, random_seed)
+    depth_tag = jobs[1].model.weights.tag if len(jobs) > 1 else None
+    if bind is None:
+        bind = not nnabla_available()
+    if bind:
+        if fmt == "nnp":
+            raise ExportError("NNP export needs NNabla, which installs on Python 3.10 only: pip install 'fanzoo[nnabla]'")
+        check_opset(opset)
+        if opset != DEFAULT_OPSET or batch is not None:
+            raise ExportError(f"without NNabla, ONNX artifacts are the shipped opset-{DEFAULT_OPSET}, dynamic-batch "
+                              "graphs filled with weights; --opset and --batch need NNabla (Python 3.10)")
     made = []
-    for s, w, seed in jobs:
-        existing = up_to_date(s, fmt, out_dir / s.name, w, seed, opset, batch) if reuse else None
+    for job in jobs:
+        folder = out_dir / job.model.spec.name
+        existing = up_to_date(job, fmt, folder, opset, batch) if reuse else None
         if existing is not None:
-            log.info("%s: keeping the %s artifact in %s (same weights, opset and batch)", s.name, fmt, out_dir / s.name)
-        made.append(existing or export_model(s, fmt, out_dir / s.name, w, opset, batch, seed))
+            log.info("%s: keeping the %s artifact in %s (same weights, opset and batch)", job.model.name, fmt, folder)
+            made.append(existing)
+        elif bind:
+            made.append(bind_model(job, folder, depth_tag))
+        else:
+            made.append(export_model(job, fmt, folder, opset, batch, depth_tag))
     return made
 
 
-__all__ = ["export", "export_model", "reference_inputs", "FORMATS"]
+__all__ = ["export", "export_model", "reference_inputs", "REFERENCE_FACES", "FORMATS"]

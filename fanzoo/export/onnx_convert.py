@@ -2,7 +2,7 @@
 
 The `nnabla_cli convert` command imports TensorFlow for any ONNX export; the importer/exporter classes
 do not. The exporter also falls back to opset 7 without a word for opsets it has no table for, writes a
-fixed batch, and prints and warns a great deal: all handled here.
+fixed batch, names nodes after a process-wide counter, and prints and warns a great deal: all handled here.
 """
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import warnings
 from pathlib import Path
 
 from ..errors import ExportError
+from .manifest import BATCH_DIM
 
 log = logging.getLogger(__name__)
 
 # opsets the converter has tables for that can express FAN's nearest upsampling (Resize needs >= 10)
 SUPPORTED_OPSETS = (10, 11, 13)
 DEFAULT_OPSET = 13
-BATCH_DIM = "N"
 
 
 def check_opset(opset: int) -> int:
@@ -54,6 +54,11 @@ def nnp_to_onnx_model(nnp_path: Path, opset: int, dynamic_batch: bool, batch: in
     except ImportError as exc:
         raise ExportError("ONNX export needs nnabla-converter: pip install --no-deps nnabla-converter==1.39.0 "
                           f"(and onnx) [{exc}]") from exc
+    from nnabla.utils.converter.onnx import exporter as onnx_exporter
+
+    # the exporter numbers the names it makes up with a module-wide counter: without a reset, the same
+    # network converts to other node names after an earlier conversion in the same process
+    onnx_exporter.random_seed = 0
     with _quiet():
         nnp = NnpImporter(str(nnp_path), expand_network=True, executor_index=None).execute()
         model = OnnxExporter(nnp, batch, -1, opset=str(opset)).export_model_proto()

@@ -110,12 +110,12 @@ def _prepare(source: Path, work: Path) -> Path:
     return prepared
 
 
-def _error_against_fp32(task: str, pre: Preprocessing | None, fp32: np.ndarray, int8: np.ndarray) -> dict[str, float]:
+def _error_against_fp32(task: str, subpixel: str | None, fp32: np.ndarray, int8: np.ndarray) -> dict[str, float]:
     from ..decoding import decode_heatmaps
 
     error = {"max_relative_error": relative_error(int8, fp32)}
-    if task == "landmarks" and pre is not None:
-        a, b = decode_heatmaps(fp32, pre.subpixel)[0], decode_heatmaps(int8, pre.subpixel)[0]
+    if task == "landmarks" and subpixel is not None:
+        a, b = decode_heatmaps(fp32, subpixel)[0], decode_heatmaps(int8, subpixel)[0]
         moved = np.linalg.norm(a.astype(np.float64) - b, axis=-1)
         error.update(landmark_shift_mean_heatmap_px=float(moved.mean()), landmark_shift_max_heatmap_px=float(moved.max()),
                      landmark_shift_p99_heatmap_px=float(np.percentile(moved, 99)),
@@ -165,7 +165,7 @@ def quantize_folder(spec: ModelSpec, source: Path, dest: Path | None = None,
     unknown = sorted(set(keep) - set(ROLES))
     if unknown:
         raise ExportError(f"unknown layer roles {unknown}; choose from {', '.join(ROLES)}")
-    pre = Preprocessing(**manifest.preprocessing) if manifest.preprocessing else spec.preprocessing
+    pre = manifest.crop() or spec.preprocessing
     if isinstance(calibration, CalibrationSet):
         cal = calibration
     else:
@@ -204,7 +204,7 @@ def quantize_folder(spec: ModelSpec, source: Path, dest: Path | None = None,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             nodes_to_exclude=excluded, calibrate_method=CalibrationMethod.MinMax)
         int8_session, fp32_session = _session(out), _session(fp32_path)
-        held_error = _error_against_fp32(manifest.task, pre, _run(fp32_session, cal.held_out, batch),
+        held_error = _error_against_fp32(manifest.task, manifest.subpixel, _run(fp32_session, cal.held_out, batch),
                                          _run(int8_session, cal.held_out, batch))
         reference_error = 0.0
         for data_set in test_data_sets(source):  # one input and one output each, as the exporter writes them

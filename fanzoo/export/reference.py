@@ -1,4 +1,5 @@
-"""Reference tensors in the ONNX model zoo layout: test_data_set_N/input_K.pb and output_K.pb (TensorProto)."""
+"""Reference tensors: the real face crops every artifact is checked on, and the ONNX model zoo layout
+(test_data_set_N/input_K.pb and output_K.pb, TensorProto) they are stored in."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -7,6 +8,34 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ArtifactError
+from ..registry import ModelSpec
+
+REFERENCE_FACES = Path(__file__).resolve().parents[1] / "bundled" / "reference_faces.npz"
+
+
+def reference_inputs(spec: ModelSpec) -> np.ndarray:
+    """Real face crops (bundled, public domain) shaped for ``spec``; for the depth network, crops plus
+    landmark maps drawn at the 300-W mean shape.
+
+    Numpy alone, bit for bit the same everywhere (a crop of another size is resampled by nearest
+    neighbour), so references computed on one machine hold on any other.
+    """
+    from ..depth_input import landmark_maps
+    from ..preprocessing import to_network_input
+
+    with np.load(REFERENCE_FACES) as ref:
+        crops, mean_shape = ref["crops"], ref["mean_shape"]
+    size = spec.inputs[0].shape[-1]
+    assert isinstance(size, int)
+    if crops.shape[1] != size:
+        rows = (np.arange(size) * crops.shape[1]) // size
+        cols = (np.arange(size) * crops.shape[2]) // size
+        crops = crops[:, rows][:, :, cols]
+    batch = to_network_input(list(crops))
+    if spec.task == "depth":
+        maps = landmark_maps(mean_shape * (size / 256.0), size)
+        batch = np.concatenate([batch, np.repeat(maps[None], len(batch), axis=0)], axis=1)
+    return batch
 
 
 def write_test_data_set(folder: Path, inputs: Sequence[tuple[str, np.ndarray]],

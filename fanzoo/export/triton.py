@@ -95,7 +95,8 @@ def _readme(out: Path) -> str:
             lines += [f"Crops: {pre.get('input_size')} px, {pre.get('channel_order')}, values in "
                       f"{pre.get('pixel_range')}, centred on the face box as fanzoo's `preprocessing` does "
                       f"(reference scale {pre.get('reference_scale')}). Heatmap stride {pre.get('heatmap_stride')}: "
-                      f"decode the peaks with `fanzoo.decoding.decode_heatmaps` ({pre.get('subpixel')} sub-pixel).",
+                      f"decode the peaks with `fanzoo.decoding.decode_heatmaps` ({m.subpixel} sub-pixel; the "
+                      f"weights are {m.weights_name}, licence: {m.license}).",
                       ""]
         if m.depth_model:
             depth = m.depth_model["name"]
@@ -145,15 +146,15 @@ def export_triton(model: str, out: Path, weights: Path | None = None, depth_weig
     one, the cache's, or exported now), or, with weights or a seed given, a fresh dynamic-batch export."""
     import tempfile
 
-    from ..artifacts import resolve_artifact
+    from ..artifacts import prepare
     from ..plugins import get_model
 
     spec = get_model(model)
     if weights is None and depth_weights is None and random_seed is None:
-        return write_triton_repository([resolve_artifact(spec, "onnx").parent], out, max_batch_size)
+        return write_triton_repository([prepare(model, "onnx")[0].path.parent], out, max_batch_size)
     from .exporter import export
 
     with tempfile.TemporaryDirectory(prefix=".fanzoo-triton-", dir=Path(out).parent if Path(out).parent.is_dir()
                                      else None) as tmp:
-        export(spec.name, "onnx", tmp, weights, depth_weights, opset, None, random_seed)
+        export(model, "onnx", tmp, weights, depth_weights, opset, None, random_seed)
         return write_triton_repository([Path(tmp) / spec.name], out, max_batch_size)

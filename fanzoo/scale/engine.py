@@ -52,11 +52,10 @@ def import_ray() -> Any:
 
 def _prepare(job: AlignJob, announce: Callable[[str], None]) -> tuple[AlignJob, int]:
     """Load the job's predictor once on the driver, as load_predictor does everywhere: every name, option and
-    precision is checked and the artifacts are made (exported once) before any worker starts. The job then
-    carries the resolved backend and precision, and the weights' fingerprint its results are labelled with."""
+    precision is checked and the artifacts are made (bound or exported once) before any worker starts. The job
+    then carries the resolved backend and precision, and the weights' fingerprint its results are labelled with."""
     from ..api import load_predictor
-    from ..artifacts import resolve_artifact
-    from ..export.manifest import read_manifest
+    from ..artifacts import prepare
     from ..plugins import plugins
 
     # on the CPU: the driver's node need not have the GPUs the actors will use
@@ -66,9 +65,11 @@ def _prepare(job: AlignJob, announce: Callable[[str], None]) -> tuple[AlignJob, 
     spec = predictor.spec
     runtime = plugins().backend(job.backend or spec.default_backend)
     precision = job.precision or spec.default_precision
-    artifact = resolve_artifact(spec, runtime.artifact_format, job.artifacts, auto_export=False, precision=precision)
-    job = replace(job, model=spec.name, backend=runtime.name, precision=precision,
-                  weights_sha256=read_manifest(artifact.parent).weights_sha256)
+    landmarks, *_ = prepare(job.model, runtime.artifact_format, job.artifacts, announce=announce, precision=precision)
+    # the workers load the same weights: a tag named stays named, a bare name becomes the architecture's
+    name = landmarks.model.name if landmarks.model.explicit else spec.name
+    job = replace(job, model=name, backend=runtime.name, precision=precision,
+                  weights_sha256=landmarks.manifest.weights_sha256)
     return job, spec.landmarks_dims
 
 

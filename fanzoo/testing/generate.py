@@ -13,10 +13,9 @@ import numpy as np
 from .. import __version__
 from ..atomic import atomic_dir
 from ..errors import ExportError
-from ..export.exporter import REFERENCE_FACES, tensor_specs
-from ..export.manifest import ArtifactEntry, Manifest
+from ..export.manifest import ArtifactEntry, Manifest, tensor_specs
 from ..export.onnx_convert import BATCH_DIM, DEFAULT_OPSET, check_float32, nnp_to_onnx_model
-from ..export.reference import relative_error, write_test_data_set
+from ..export.reference import REFERENCE_FACES, relative_error, write_test_data_set
 from .coverage import DEPTH_LANDMARKS, SEED, CoverageModel
 
 
@@ -83,7 +82,8 @@ def make_coverage_artifact(model: CoverageModel, folder: Path, opset: int = DEFA
         write_test_data_set(tmp / "test_data_set_0", [(spec.inputs[0].name, inputs)],
                             [(spec.outputs[0].name, reference)])
         manifest = Manifest(
-            model=spec.name, task=spec.task, inputs=tensor_specs(spec.inputs), outputs=tensor_specs(spec.outputs),
+            model=spec.name, tag=f"seed-{SEED}", task=spec.task, inputs=tensor_specs(spec.inputs),
+            outputs=tensor_specs(spec.outputs), license="seeded random weights (tests)", made_by="nnabla-export",
             dynamic_axes={t.name: {"0": BATCH_DIM} for t in (*spec.inputs, *spec.outputs)},
             tolerance=model.tolerance, weights_sha256=f"random:{SEED}", fanzoo_version=__version__,
             created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), artifacts=entries,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -52,7 +51,7 @@ def cut_region(image: np.ndarray, sample: Sample, pre: Preprocessing) -> tuple[n
 
 def _key(samples: list[Sample], pre: Preprocessing) -> str:
     """What the regions depend on: the crop geometry (not the decoder), the photos and the boxes."""
-    h = hashlib.sha256((repr(replace(pre, subpixel="")) + repr(REGION)).encode())
+    h = hashlib.sha256((repr(pre) + repr(REGION)).encode())
     for s in samples:
         stat = os.stat(s.image)
         h.update(f"{s.image}:{stat.st_size}:{stat.st_mtime_ns}".encode())

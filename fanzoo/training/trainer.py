@@ -23,6 +23,10 @@ from .data import load_samples, make_example
 from .parallel import Exchange, flatten, unflatten
 from .randomness import RNG_SCHEME, batch_indices, example_rng, initial_params, split
 
+# fanzoo trains towards gaussian heatmaps, whose peaks the gaussian fit decodes: the sub-pixel rule of the
+# weights it trains (and the one `fanzoo train --import-weights` records for them)
+TRAINED_SUBPIXEL = "gaussian"
+
 log = logging.getLogger(__name__)
 
 
@@ -161,7 +165,8 @@ class Trainer:
                                    self.frames[region])
             self.val_x.d = x[None]
             self.val_y.forward(clear_buffer=True)
-            coords, _ = decode_heatmaps(np.array(self.val_y.d), self.pre.subpixel)
+            # the targets are gaussians, so the gaussian fit is their sub-pixel rule (TRAINED_SUBPIXEL)
+            coords, _ = decode_heatmaps(np.array(self.val_y.d), TRAINED_SUBPIXEL)
             center, scale = box_to_center_scale(sample.box, self.pre)
             points = heatmap_to_image(coords[0], center, scale, self.pre.heatmap_size, self.pre.scale_factor)
             errors.append(nme(points, sample.points))

@@ -68,11 +68,22 @@ def _upright(frame) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
+def pyav():  # -> the av module
+    """PyAV (FFmpeg), an extra: a photo-only install does without its 130 MB."""
+    try:
+        import av
+    except ImportError as exc:
+        from ..errors import BackendUnavailableError
+
+        raise BackendUnavailableError(f"video needs PyAV: pip install 'fanzoo[video]' ({exc})") from None
+    return av
+
+
 class VideoReader:
     """An open video. Frames are decoded one at a time, so memory does not grow with the video's length."""
 
     def __init__(self, source: str | Path) -> None:
-        import av
+        av = pyav()
 
         text = str(source)
         if not _URL.match(text):

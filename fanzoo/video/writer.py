@@ -29,7 +29,9 @@ CODEC_OPTIONS = {"libx264": {"preset": "veryfast", "crf": "20"}}
 
 def video_codec(path: Path) -> str:
     """The codec an annotated video of this name is written with; :class:`InputError` for an unknown suffix."""
-    import av
+    from .reader import pyav
+
+    av = pyav()
 
     choices = CODECS.get(path.suffix.lower())
     if choices is None:
@@ -56,7 +58,9 @@ class AnnotatedVideoWriter:
     """Appends annotated frames at a constant rate; ``close()`` (or the ``with`` block) publishes the file."""
 
     def __init__(self, path: Path | str, fps: float, width: int, height: int) -> None:
-        import av
+        from .reader import pyav
+
+        av = pyav()
 
         from ..atomic import atomic_path
 

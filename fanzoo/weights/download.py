@@ -12,8 +12,9 @@ from tqdm import tqdm
 
 from ..atomic import atomic_path
 from ..errors import ChecksumError, DownloadError, WeightsError
-from ..registry import ModelSpec, WeightsSource
+from ..registry import WeightsSource, WeightTag
 from .store import home
+from .tags import TaggedModel
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 16
@@ -23,15 +24,17 @@ def downloads_dir() -> Path:
     return home() / "downloads"
 
 
-def choose_source(spec: ModelSpec, fmt: str | None = None) -> WeightsSource:
-    if not spec.weights:
-        raise WeightsError(f"{spec.name} has no official weights to fetch; import your own with "
-                           f"`fanzoo weights import {spec.name} FILE`")
-    for source in spec.weights:
-        if fmt is None or source.format == fmt:
-            return source
-    formats = ", ".join(s.format for s in spec.weights)
-    raise WeightsError(f"{spec.name} has no {fmt} weights; available: {formats}")
+def choose_source(tag: WeightTag, fmt: str | None = None, expected: str | None = None) -> WeightsSource:
+    """The source of that format; by default the first whose hash is published (or, given --sha256, the first)."""
+    if not tag.sources:
+        raise WeightsError(f"{tag.name} has no weights to download; import your own with "
+                           f"`fanzoo weights import {tag.model} FILE`")
+    candidates = [s for s in tag.sources if fmt is None or s.format == fmt]
+    if not candidates:
+        formats = ", ".join(s.format for s in tag.sources)
+        raise WeightsError(f"{tag.name} has no {fmt} weights; available: {formats}")
+    verifiable = [s for s in candidates if s.sha256 or s.sha256_prefix]
+    return verifiable[0] if verifiable and expected is None else candidates[0]
 
 
 def check_digest(digest: str, source: WeightsSource, expected: str | None) -> None:
@@ -76,17 +79,17 @@ def download(url: str, target: Path, source: WeightsSource, expected_sha256: str
     return target
 
 
-def fetch(spec: ModelSpec, fmt: str | None = None, expected_sha256: str | None = None,
-          progress: bool | None = None, url: str | None = None) -> Path:
-    """Download (or reuse a verified earlier download) and import into the weights cache."""
-    from .importer import import_weights
+def fetch(model: TaggedModel, fmt: str | None = None, expected_sha256: str | None = None,
+          progress: bool | None = None, url: str | None = None):  # -> importer.Imported
+    """Download (or reuse a verified earlier download) and import into the cache as ``model``'s tag."""
+    from .importer import expected_shapes, read_any_weights, store_weights
+    from .store import sha256_file
 
-    source = choose_source(spec, fmt)
+    source = choose_source(model.weights, fmt, expected_sha256)
     if url is not None:  # a mirror of the same file: the same hash rules apply
         source = WeightsSource(url, source.format, source.sha256, source.sha256_prefix, source.description)
     raw = downloads_dir() / source.file_name
     if raw.is_file():
-        from .store import sha256_file
         try:
             check_digest(sha256_file(raw), source, expected_sha256)
             log.info("reusing verified download %s", raw)
@@ -94,4 +97,6 @@ def fetch(spec: ModelSpec, fmt: str | None = None, expected_sha256: str | None =
             raw.unlink()
     if not raw.is_file():
         download(source.url, raw, source, expected_sha256, progress)
-    return import_weights(spec, raw)
+    params, file_format = read_any_weights(raw, expected_shapes(model.spec), model.spec.name)
+    # verified against this tag's own hash (or one the user vouched for): it is this tag's file
+    return store_weights(model.spec, model.weights, params, raw, file_format, sha256_file(raw))

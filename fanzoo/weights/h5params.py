@@ -27,6 +27,14 @@ def is_hdf5(path: Path) -> bool:
         return f.read(8) == HDF5_SIGNATURE
 
 
+def _h5py():
+    try:
+        import h5py
+    except ImportError as exc:
+        raise WeightsError(f"NNabla .h5 weight files need h5py: pip install 'fanzoo[h5]' ({exc})") from exc
+    return h5py
+
+
 def _check_dataset(path: Path, name: str, ds: Any, expected: Mapping[str, tuple[int, ...]] | None,
                    model: str) -> int:
     """The dataset's size in bytes, after refusing anything a parameter cannot be."""
@@ -67,7 +75,7 @@ def read_h5_params(path: Path | str, expected: Mapping[str, tuple[int, ...]] | N
     With ``expected`` (name -> shape, the graph's), an unexpected name or shape is refused before reading,
     and the data read is bounded by the expected total; otherwise by ``MAX_BYTES``.
     """
-    import h5py
+    h5py = _h5py()
 
     path = Path(path)
     if not path.is_file():
@@ -106,7 +114,7 @@ def read_h5_params(path: Path | str, expected: Mapping[str, tuple[int, ...]] | N
 
 def write_h5_params(path: Path | str, params: Mapping[str, np.ndarray], need_grad: bool = True) -> None:
     """Write atomically, float32, with the attributes NNabla's own loader expects."""
-    import h5py
+    h5py = _h5py()
 
     with atomic_path(path, suffix=".h5") as tmp:
         with h5py.File(tmp, "w") as f:

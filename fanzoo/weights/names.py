@@ -1,7 +1,10 @@
-"""The mechanical map between the authors' PyTorch state-dict names and the official NNabla parameter names.
+"""The mechanical maps between the three layouts of the same weights, all in this one place.
 
-conv ``a.b.weight``/``a.b.bias`` <-> ``a/b/conv/W``/``a/b/conv/b``; BatchNorm weight/bias/running_mean/running_var
-<-> ``a/b/bn/gamma|beta|mean|var`` shaped (1, C, 1, 1); Linear <-> ``a/b/affine/W`` (transposed) and ``/b``.
+PyTorch (the authors') <-> NNabla (fanzoo's names): conv ``a.b.weight``/``a.b.bias`` <-> ``a/b/conv/W``/``/b``;
+BatchNorm weight/bias/running_mean/running_var <-> ``a/b/bn/gamma|beta|mean|var`` shaped (1, C, 1, 1);
+Linear <-> ``a/b/affine/W`` (transposed) and ``/b``.
+NNabla <-> ONNX (nnabla-converter's initializers, same names): BatchNorm vectors are (C,); convolutions and
+affines keep NNabla's layout (the affine becomes a Gemm on the (in, out) weight, transB=0).
 """
 from __future__ import annotations
 
@@ -99,3 +102,26 @@ def nnabla_to_torch(params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         else:
             raise WeightsError(f"cannot map NNabla parameter {name!r} to a PyTorch name")
     return out
+
+
+def _kind(name: str) -> str:
+    parts = name.rsplit("/", 2)
+    if len(parts) != 3 or parts[1] not in ("conv", "bn", "affine"):
+        raise WeightsError(f"{name!r} is not a convolution, BatchNorm or affine parameter name")
+    return parts[1]
+
+
+def to_onnx_layout(name: str, value: np.ndarray) -> np.ndarray:
+    """An NNabla parameter as the ONNX graph's initializer of the same name holds it (float32, contiguous)."""
+    if _kind(name) == "bn":
+        value = value.reshape(-1)
+    return np.ascontiguousarray(value, dtype=np.float32)
+
+
+def nnabla_shape(name: str, onnx_dims: tuple[int, ...]) -> tuple[int, ...]:
+    """The NNabla shape of the parameter an ONNX initializer of that name and shape holds."""
+    if _kind(name) == "bn":
+        if len(onnx_dims) != 1:
+            raise WeightsError(f"BatchNorm initializer {name!r} has shape {onnx_dims}, expected (C,)")
+        return (1, onnx_dims[0], 1, 1)
+    return tuple(onnx_dims)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -41,3 +41,24 @@ def synthetic_params(shapes: Mapping[str, tuple[int, ...]], seed: int) -> dict[s
     """Random weights for every parameter. BatchNorm statistics start at (0, 1): calibrate them on real
     inputs (one train-mode pass) before use, or outputs explode through the stacked blocks."""
     return {name: synthetic_param(seed, name, tuple(shape)) for name, shape in shapes.items()}
+
+
+def seeded_params(spec, seed: int, batchnorm: Mapping[str, Sequence[float]] | None = None) -> dict[str, np.ndarray]:
+    """What `--random-weights SEED` exports, reproducible without NNabla: synthetic weights with one BatchNorm
+    mean and variance per layer (``batchnorm``: scope -> (mean, var); by default those the architecture's
+    shipped graph records, calibrated on real faces when the graph was generated)."""
+    if batchnorm is None:
+        from ..graphs import expected_shapes, load_shipped
+
+        shipped = load_shipped(spec)
+        batchnorm, shapes = shipped.contract.batchnorm, expected_shapes(shipped.load_graph())
+    else:
+        from ..graph import expected_shapes as built_shapes  # the generator's case: NNabla is there
+
+        shapes = built_shapes(spec)
+    params = synthetic_params(shapes, seed)
+    for scope, (mean, var) in batchnorm.items():
+        for stat, value in (("mean", mean), ("var", var)):
+            name = f"{scope}/{stat}"
+            params[name] = np.full(shapes[name], np.float32(value), dtype=np.float32)
+    return params

@@ -18,15 +18,35 @@ from . import graph_cache
 log = logging.getLogger(__name__)
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+RUNTIMES = ("onnxruntime", "onnxruntime-gpu")  # one `onnxruntime` module: never both at once
+INSTALL_HINT = "pip install 'fanzoo-onnxruntime[cpu]' (or [gpu] for CUDA)"
+
+
+def installed_runtimes() -> dict[str, str]:
+    """Which of onnxruntime and onnxruntime-gpu are installed, with their versions."""
+    found = {}
+    for dist in RUNTIMES:
+        try:
+            found[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def runtime_problem() -> str | None:
+    """Why no onnxruntime can be used here, or None."""
+    found = installed_runtimes()
+    if not found:
+        return f"onnxruntime is not installed: {INSTALL_HINT}"
+    if len(found) > 1:
+        return ("onnxruntime and onnxruntime-gpu are both installed; they provide the same module and overwrite "
+                "each other's files: pip uninstall -y onnxruntime onnxruntime-gpu, then " + INSTALL_HINT)
+    return None
 
 
 def _runtime_version() -> str | None:
-    for dist in ("onnxruntime", "onnxruntime-gpu"):
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return None
+    found = installed_runtimes()
+    return next(iter(found.values()), None) if len(found) == 1 else None
 
 
 class OnnxRuntimeSession:
@@ -59,17 +79,17 @@ class OnnxRuntimeBackend:
         return _runtime_version()
 
     def devices(self) -> list[DeviceStatus]:
-        if self.version() is None:
-            reason = "onnxruntime is not installed: pip install onnxruntime (or onnxruntime-gpu)"
-            return [DeviceStatus(d, False, reason) for d in PROVIDERS]
+        problem = runtime_problem()
+        if problem is not None:
+            return [DeviceStatus(d, False, problem) for d in PROVIDERS]
         import onnxruntime as ort
 
         available = set(ort.get_available_providers())
         status = []
         for device, provider in PROVIDERS.items():
             ok = provider in available
-            why = "" if ok else (f"{provider} is not in this onnxruntime build; install onnxruntime-gpu "
-                                 "(instead of onnxruntime) with CUDA 12 and cuDNN 9")
+            why = "" if ok else (f"{provider} is not in this onnxruntime build; pip uninstall -y onnxruntime, then "
+                                 "pip install 'fanzoo-onnxruntime[gpu]' (onnxruntime-gpu, with CUDA 12 and cuDNN 9)")
             status.append(DeviceStatus(device, ok, why))
         return status
 
