@@ -237,10 +237,6 @@ class Plugins:
             return self.rejected[kind, name][2]
         return next((r for r in self.records if name in r.provides.get(kind + "s", [])), None)
 
-    def plugin_versions(self) -> dict[str, str]:
-        """Distribution name -> version for every plugin loaded from an entry point."""
-        return {r.distribution: r.version or "" for r in self.records if r.distribution and r.plugin is not None}
-
 
 _current: Plugins | None = None
 
@@ -273,7 +269,3 @@ def registry() -> ModelRegistry:
 
 def get_model(name: str) -> ModelSpec:
     return plugins().model(name)
-
-
-def entry_point_names() -> list[str]:
-    return sorted(ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))

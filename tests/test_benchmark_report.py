@@ -1,7 +1,7 @@
-"""benchmarks/report.py --update: re-measured sections replace their old text, the others stay as they were."""
+"""benchmarks/report.py --update (benchmarks/report_update.py): re-measured sections replace their old text, the others stay as they were."""
 from __future__ import annotations
 
-from benchmarks.report import update
+from benchmarks.report_update import update
 
 OLD = """# fanzoo benchmark results
 
