@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import FanzooError, InputError
+from .errors import FanzooError, InputError, describe_failure
 from .pts import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
@@ -70,14 +70,6 @@ def expand_paths(inputs: Iterable[str | Path] | str | Path, recursive: bool = Fa
             log.warning("no images in folder %s%s", path, hint)
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, MemoryError):
-        return "not enough memory to process this file"
-    if isinstance(exc, OSError):
-        return f"cannot read: {exc.strerror or exc}"
-    return str(exc)
-
-
 def _load(path: Path) -> PreparedImage:
     from .inputs import prepare_image
 
@@ -94,7 +86,7 @@ def _chunks(paths: Iterator[Path]) -> Iterator[list[tuple[Path, PreparedImage | 
             pixels += image.rgb.shape[0] * image.rgb.shape[1]
             chunk.append((path, image))
         except (FanzooError, OSError, MemoryError) as exc:
-            chunk.append((path, PathResult(path, error=_describe(exc))))
+            chunk.append((path, PathResult(path, error=describe_failure(exc))))
         if len(chunk) >= CHUNK_IMAGES or pixels >= CHUNK_PIXELS:
             yield chunk
             chunk, pixels = [], 0
@@ -119,7 +111,7 @@ def _predict_chunk(predictor: Predictor, chunk: list[tuple[Path, PreparedImage |
                 given_one = boxes(path) if boxes is not None else None
                 faces[path] = predictor.predict_prepared([image], [given_one])[0]
             except (FanzooError, MemoryError) as exc:
-                faces[path] = _describe(exc)
+                faces[path] = describe_failure(exc)
     results = []
     for path, image in chunk:
         if isinstance(image, PathResult):

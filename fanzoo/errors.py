@@ -56,3 +56,12 @@ class ExportError(FanzooError):
 
 class ArtifactError(FanzooError):
     """An exported artifact is missing, of the wrong format, or fails its manifest."""
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for a file that failed, as batch results and logs show it (the caller names the file)."""
+    if isinstance(exc, MemoryError):
+        return "not enough memory to process this file"
+    if isinstance(exc, OSError):
+        return f"cannot read: {exc.strerror or exc}"
+    return str(exc)

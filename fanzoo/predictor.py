@@ -145,7 +145,7 @@ class Predictor:
     def predict_prepared(self, images: Sequence[PreparedImage],
                          boxes: Sequence[BoxesLike | None]) -> list[list[Face]]:
         """Faces of already decoded images, in their callers' coordinates (see :class:`PreparedImage`)."""
-        per_image = [self.crops(image.rgb, None if given is None else _scale_boxes(given, 1.0 / image.scale))
+        per_image = [self.crops(image.rgb, None if given is None else scale_boxes(given, 1.0 / image.scale))
                      for image, given in zip(images, boxes)]
         flat = [c for crops in per_image for c in crops]
         faces = iter(self.landmarks(flat))
@@ -198,7 +198,7 @@ class Predictor:
         return [Face(j.box.as_tuple(), j.box.score, lm, scores[i]) for i, (j, lm) in enumerate(zip(jobs, landmarks))]
 
 
-def _scale_boxes(boxes: BoxesLike, factor: float) -> list[FaceBox]:
+def scale_boxes(boxes: BoxesLike, factor: float) -> list[FaceBox]:
     """Validated boxes, multiplied by ``factor`` (given boxes are in original pixels, the decode may be reduced)."""
     checked = make_boxes(boxes)
     if factor == 1.0:

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..batch import PathResult, _describe
+from ..batch import PathResult
 from ..detection import FaceBox
-from ..errors import FanzooError, InputError
-from ..predictor import Face, FaceCrop, Predictor, _scale_boxes
+from ..errors import FanzooError, InputError, describe_failure
+from ..predictor import Face, FaceCrop, Predictor, scale_boxes
 from ..records import result_record
 from .job import AlignJob
 from .results import result_schema
@@ -70,16 +70,16 @@ def _crop_row(predictor: Predictor, job: AlignJob, path: str) -> dict[str, Any]:
     try:
         image = prepare_image(Path(path))
     except (FanzooError, OSError, MemoryError) as exc:
-        row["error"] = _describe(exc)
+        row["error"] = describe_failure(exc)
         return row
     row["width"], row["height"] = image.original_size
     row["image_scale"] = image.scale
     try:
         given = job.boxes_for(Path(path))
         # given boxes are in the file's pixels; a huge file is decoded reduced (as Predictor.predict_prepared does)
-        crops = predictor.crops(image.rgb, None if given is None else _scale_boxes(given, 1.0 / image.scale))
+        crops = predictor.crops(image.rgb, None if given is None else scale_boxes(given, 1.0 / image.scale))
     except (FanzooError, MemoryError) as exc:
-        row["error"] = _describe(exc)
+        row["error"] = describe_failure(exc)
         return row
     row["crops"] = [{"box": list(c.box.as_tuple()), "score": c.box.score, "center": [float(v) for v in c.center],
                      "crop_scale": float(c.scale), "pixels": c.pixels.tobytes()} for c in crops]
@@ -131,7 +131,7 @@ class LandmarkStage:
                 try:
                     out.append(crops if isinstance(crops, str) else self.predictor.landmarks(crops))
                 except (FanzooError, MemoryError) as exc:
-                    out.append(_describe(exc))
+                    out.append(describe_failure(exc))
             return out
 
     def __call__(self, batch: pa.Table) -> pa.Table:
