@@ -64,4 +64,5 @@ def load_predictor(model: str = DEFAULT_MODEL, backend: str | None = None, devic
                 for a in (landmarks, *depth)]
     contract = landmarks.manifest
     return Predictor(spec, sessions[0], sessions[1] if depth else None, face_detector, flip=flip,
-                     batch_size=batch_size, preprocessing=contract.crop(), subpixel=str(contract.subpixel))
+                     batch_size=batch_size, preprocessing=contract.crop(), subpixel=str(contract.subpixel),
+                     weights=contract.weights_name)

@@ -45,6 +45,7 @@ class Summary:
     auc_008: float
     failure_rate_008: float
     box_mode: str
+    weights: str | None = None  # the weight tag evaluated (model.tag)
 
 
 def gt_box(gt: np.ndarray) -> FaceBox:
@@ -120,7 +121,8 @@ def evaluate(predictor: Predictor, folders: Sequence[Path], boxes: str = "detect
         gt_boxes_used=sum(s.box_source == "ground truth" for s in scores),
         nme_eye_mean=float(eye.mean()), nme_eye_median=float(np.median(eye)),
         nme_box_mean=float(np.mean([s.nme_box for s in scores])),
-        auc_008=auc(eye), failure_rate_008=failure_rate(eye), box_mode=boxes)
+        auc_008=auc(eye), failure_rate_008=failure_rate(eye), box_mode=boxes,
+        weights=predictor.weights)
     return summary, scores
 
 

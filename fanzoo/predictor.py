@@ -69,7 +69,8 @@ class Predictor:
 
     def __init__(self, spec: ModelSpec, landmark_session: Session, depth_session: Session | None = None,
                  detector: FaceDetector | None = None, flip: bool = False, batch_size: int = 8,
-                 preprocessing: Preprocessing | None = None, subpixel: str = "quarter") -> None:
+                 preprocessing: Preprocessing | None = None, subpixel: str = "quarter",
+                 weights: str | None = None) -> None:
         if spec.task != "landmarks" or spec.preprocessing is None:
             raise InputError(f"{spec.name} is not a landmark model; use it through the model that needs it")
         if spec.depth_model and depth_session is None:
@@ -81,6 +82,7 @@ class Predictor:
         self.spec = spec
         self.pre = preprocessing or spec.preprocessing
         self.subpixel = subpixel
+        self.weights = weights  # the weight tag the sessions run (model.tag), for the records that name it
         self.landmark_session = landmark_session
         self.depth_session = depth_session if spec.depth_model else None
         self.detector = detector

@@ -1,4 +1,4 @@
-"""benchmarks/report.py --update (benchmarks/report_update.py): re-measured sections replace their old text, the others stay as they were."""
+"""benchmarks/report_update.py (report --update): re-measured sections replace their old text, the others stay as they were."""
 from __future__ import annotations
 
 from benchmarks.report_update import update

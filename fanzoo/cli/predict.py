@@ -155,7 +155,8 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
         None if (given or by_name is not None) else (detector or api.DEFAULT_DETECTOR),
         flip=flip, artifacts=artifacts, threads=threads, batch_size=batch_size, detector_options=detection,
         announce=lambda msg: click.echo(msg, err=True), precision=precision)
-    header = {"model": predictor.spec.name, "backend": backend or predictor.spec.default_backend, "device": device,
+    header = {"model": predictor.spec.name, "weights": predictor.weights,
+              "backend": backend or predictor.spec.default_backend, "device": device,
               "precision": precision or predictor.spec.default_precision, "flip": flip,
               "dims": predictor.spec.landmarks_dims}
     failed = total = 0
