@@ -35,9 +35,9 @@ ROUNDS = {("2dfan-lite", 1): 40, ("2dfan-lite", 8): 15, ("2dfan4", 1): 12, ("2df
 
 def artifact(model: str) -> Path:
     from fanzoo.artifacts import bundled_artifacts
-    from fanzoo.plugins import get_model
+    from fanzoo.plugins import registry
 
-    shipped = bundled_artifacts(get_model(model))
+    shipped = bundled_artifacts(registry().default_tag(model))
     if shipped is not None and (shipped / "model.onnx").is_file():
         return shipped / "model.onnx"
     from benchmarks.conftest import artifact_dir  # seeded weights, exported once into .bench-artifacts
@@ -115,13 +115,14 @@ def helen_nme(model: str, runs: dict, limit: int) -> dict[str, float]:
     from fanzoo.plugins import get_model
     from fanzoo.predictor import Predictor
     from fanzoo.pts import annotated_images
+    from fanzoo.weights.tags import lookup
 
-    spec = get_model(model)
+    spec, subpixel = get_model(model), lookup(model).weights.subpixel  # the weights' decoding rule
     with tempfile.TemporaryDirectory() as subset:
         for image, pts in annotated_images(DATA / "300w" / "testset" / "helen")[:limit]:
             for path in (image, pts):
                 (Path(subset) / path.name).symlink_to(path)
-        return {" ".join(config): evaluate(Predictor(spec, session), [Path(subset)], "gt")[0].nme_eye_mean
+        return {" ".join(config): evaluate(Predictor(spec, session, subpixel=subpixel), [Path(subset)], "gt")[0].nme_eye_mean
                 for config, session in runs.items()}
 
 
@@ -136,7 +137,7 @@ def machine() -> dict:
 
 def measure(models: tuple[str, ...], faces: int, parts: tuple[str, ...], previous: dict | None) -> dict:
     """Measure ``parts`` ("latency", "accuracy") of ``models``; the other part is kept from ``previous``."""
-    from fanzoo.plugins import get_model
+    from fanzoo.weights.tags import lookup
 
     results = {"command": COMMAND, "threads": THREADS, "machine": machine(), "models": {}}
     if previous is not None:
@@ -147,7 +148,7 @@ def measure(models: tuple[str, ...], faces: int, parts: tuple[str, ...], previou
         entry["weights"] = "trained (shipped)" if "bundled" in str(artifact(model)) else "seeded, BatchNorm-calibrated"
         if "accuracy" in parts:
             crops = helen_crops(model, faces)
-            entry["bf16"] = bf16_error(runs, crops, get_model(model).preprocessing.subpixel)
+            entry["bf16"] = bf16_error(runs, crops, lookup(model).weights.subpixel)
             if entry["weights"].startswith("trained"):
                 entry["nme_helen_gt_boxes"] = helen_nme(model, runs, faces)
         if "latency" in parts:

@@ -21,7 +21,8 @@ from .conftest import CACHE, ROOT, artifact_dir
 log = logging.getLogger(__name__)
 
 DEFAULT_REVISION = "5ac4a95"  # main before the speed work: eager imports, no graph cache
-PACKAGES = ("fanzoo", "plugins/fanzoo-onnxruntime/fanzoo_onnxruntime")
+# the plugins installed here load in the baseline's process too (entry points): the older revision's own come first
+PACKAGES = ("fanzoo", "plugins/fanzoo-onnxruntime/fanzoo_onnxruntime", "plugins/fanzoo-nnabla/fanzoo_nnabla")
 OLD_ENTRY_FIELDS = ("format", "file", "sha256", "opset", "batch", "max_relative_error")
 
 
@@ -90,6 +91,18 @@ def baseline_command(model: str) -> tuple[list[str], dict[str, str], Path] | Non
     tree = _tree(rev) if rev else None
     if tree is None:
         return None
-    path = os.pathsep.join([str(tree), str(tree / "plugins" / "fanzoo-onnxruntime")])
-    command = [sys.executable, "-c", "import sys; from fanzoo.cli import main; sys.exit(main())"]
-    return command, {"PYTHONPATH": path}, _artifacts(model, rev)
+    path = os.pathsep.join([str(tree), *(str(tree / "plugins" / p) for p in ("fanzoo-onnxruntime", "fanzoo-nnabla"))])
+    # `python -c` puts the working directory first on sys.path, ahead of PYTHONPATH: run from this tree's root
+    # and the current fanzoo would be imported instead. So the baseline runs from its own folder, and refuses
+    # to run any fanzoo but its own.
+    code = ("import sys, fanzoo; from pathlib import Path; "
+            f"root = Path({str(tree)!r}).resolve(); "
+            "sys.exit(f'not the baseline: {fanzoo.__file__}') if root not in Path(fanzoo.__file__).resolve().parents "
+            "else None; from fanzoo.cli import main; sys.exit(main())")
+    return [sys.executable, "-c", code], {"PYTHONPATH": path}, _artifacts(model, rev)
+
+
+def baseline_folder() -> Path | None:
+    """The folder the baseline's processes run in (its own tree), or None without a baseline."""
+    rev = revision()
+    return _tree(rev) if rev else None

@@ -182,6 +182,7 @@ def test_int8_keep_fp32_choice(benchmark, data_dir: Path, smoke: bool, tmp_path:
     from fanzoo.plugins import get_model, plugins
     from fanzoo.predictor import Predictor
     from fanzoo.pts import annotated_images, read_pts
+    from fanzoo.weights.tags import lookup
 
     from .conftest import THREADS, artifact_dir
 
@@ -195,7 +196,7 @@ def test_int8_keep_fp32_choice(benchmark, data_dir: Path, smoke: bool, tmp_path:
     backend = plugins().backend("onnxruntime")
 
     def score(path: Path) -> float:
-        predictor = Predictor(spec, backend.load(path, threads=THREADS))
+        predictor = Predictor(spec, backend.load(path, threads=THREADS), subpixel=lookup("2dfan-lite").weights.subpixel)
         return float(np.mean([nme(predictor.predict(rgb, [box])[0].landmarks, gt) for rgb, gt, box in faces]))
 
     fp32 = score(source / read_manifest(source).entry("onnx").file)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .baseline import baseline_command
+from .baseline import baseline_command, baseline_folder
 from .conftest import CACHE, THREADS, artifact_dir
 from .scenes import FACE_BOX, PHOTO, tiled
 from .test_latency import sessions
@@ -132,7 +132,8 @@ def cli_contenders(model: str, args: list[str], precisions: tuple[str, ...], tmp
 
 
 def _baseline(command: list[str], env: dict[str, str], args: list[str]) -> None:
-    out = subprocess.run([*command, *args], env=process_env(env), capture_output=True, text=True)
+    out = subprocess.run([*command, *args], env=process_env(env), capture_output=True, text=True,
+                         cwd=baseline_folder())
     if out.returncode != 0:
         raise RuntimeError(f"baseline fanzoo failed: {out.stderr[-500:]}")
 

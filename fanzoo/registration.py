@@ -92,6 +92,8 @@ def collect_commands(plugins: Plugins, group: click.Group) -> None:
     import click
 
     claims: list[Claim] = []
+    # every built-in name, the lazily imported ones too (they join group.commands only when they run)
+    builtins = set(group.list_commands(click.Context(group)))
     for record in plugins.records:
         if record.plugin is None:
             continue
@@ -103,7 +105,7 @@ def collect_commands(plugins: Plugins, group: click.Group) -> None:
                 record.problem(f"register_commands raised {one_line(exc)}; its commands are left out")
                 continue
             for name, command in staging.commands.items():
-                if name in group.commands:
+                if name in builtins:
                     record.problem(f"command {name!r} is a fanzoo command (built-ins win); left out")
                 else:
                     claims.append(Claim(record, (name,), command))
