@@ -179,6 +179,20 @@ def test_unknown_name_is_refused_before_reading(tmp_path: Path) -> None:
         read_any_weights(path, EXPECTED)
 
 
+def test_damaged_zip_central_directory(tmp_path: Path) -> None:
+    """Found by the fuzz suite: a central directory entry whose signature is damaged (the end record still
+    found) raised zipfile.BadZipFile from the check for an .npz, before any reader could say what was wrong."""
+    from fanzoo.weights.importer import read_any_weights
+
+    data = bytearray(hostile.zip_checkpoint(hostile.from_arrays(honest())))
+    entry = data.index(b"PK\x01\x02")
+    data[entry + 3] = 0x03
+    path = tmp_path / "damaged.pth"
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="damaged zip"):
+        read_any_weights(path, EXPECTED)
+
+
 def test_zip_entry_that_expands_to_gigabytes(tmp_path: Path) -> None:
     """A small .pth whose storage entry is deflated zeros: 1 MB on disk, 256 MiB declared and expanded.
     With the graph's shapes it is refused from the header alone, well inside a 128 MiB allowance."""

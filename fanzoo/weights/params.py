@@ -85,6 +85,9 @@ def is_npz(path: Path) -> bool:
     """A zip of .npy members only (a PyTorch zip checkpoint holds data.pkl and raw storages instead)."""
     if not zipfile.is_zipfile(path):
         return False
-    with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        return False  # a damaged zip: the zip reader that follows says what is wrong with it
     return bool(names) and all(n.endswith(".npy") for n in names)
