@@ -85,13 +85,34 @@ def _artifacts(model: str, rev: str) -> Path:
     return folder.parent
 
 
+def _newer_plugins_left_out(tree: Path) -> Path:
+    """A folder of empty modules, one for each installed plugin that the baseline's tree does not have.
+
+    The older fanzoo loads every installed entry point, and a plugin written for today's core (OpenVINO) fails
+    to import against the older one; shadowed by an empty module, it registers nothing, so the baseline runs
+    as it was released.
+    """
+    import importlib.metadata
+
+    folder = tree.with_name(tree.name + "-left-out")
+    have = {p.name for p in (tree / "plugins").glob("*/*") if p.is_dir()}
+    for point in importlib.metadata.entry_points(group="fanzoo"):
+        module = point.value.split(":")[0].split(".")[0]
+        if module not in have and module != "fanzoo":
+            (folder / module).mkdir(parents=True, exist_ok=True)
+            (folder / module / "__init__.py").write_text('"""Left out of the baseline\'s process (newer than it)."""\n')
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def baseline_command(model: str) -> tuple[list[str], dict[str, str], Path] | None:
     """(command, environment, artifacts folder) that runs the baseline's CLI, or None when there is no baseline."""
     rev = revision()
     tree = _tree(rev) if rev else None
     if tree is None:
         return None
-    path = os.pathsep.join([str(tree), *(str(tree / "plugins" / p) for p in ("fanzoo-onnxruntime", "fanzoo-nnabla"))])
+    path = os.pathsep.join([str(tree), *(str(tree / "plugins" / p) for p in ("fanzoo-onnxruntime", "fanzoo-nnabla")),
+                            str(_newer_plugins_left_out(tree))])
     # `python -c` puts the working directory first on sys.path, ahead of PYTHONPATH: run from this tree's root
     # and the current fanzoo would be imported instead. So the baseline runs from its own folder, and refuses
     # to run any fanzoo but its own.
