@@ -100,6 +100,7 @@ def crop(image: np.ndarray, center: np.ndarray, scale: float, pre: Preprocessing
 
 def to_network_input(crops: Sequence[np.ndarray]) -> np.ndarray:
     """uint8 (S, S, 3) crops -> float32 (N, 3, S, S) in [0, 1]."""
-    batch = np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32)
+    # order="C": a transposed view would be copied again by every runtime that needs contiguous input
+    batch = np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32, order="C")
     batch /= 255.0
     return batch

@@ -28,3 +28,13 @@ def test_corner_equals_lapack_inverse() -> None:
         expected = (inverses[i] @ np.array([point[0], point[1], 1.0], dtype=np.float32))[:2].astype(np.int32)
         np.testing.assert_array_equal(_corner(point, centers[i], float(scales[i]), float(resolutions[i]), 200.0),
                                       expected)
+
+
+def test_network_input_is_contiguous() -> None:
+    """Runtimes copy a strided input again on every call; the batch is laid out as the network reads it."""
+    from fanzoo.preprocessing import to_network_input
+
+    crops = [np.full((4, 4, 3), i, np.uint8) for i in range(2)]
+    x = to_network_input(crops)
+    assert x.flags["C_CONTIGUOUS"] and x.dtype == np.float32 and x.shape == (2, 3, 4, 4)
+    np.testing.assert_allclose(x[1], np.full((3, 4, 4), 1 / 255, np.float32))
