@@ -54,6 +54,17 @@ def gt_box(gt: np.ndarray) -> FaceBox:
     return FaceBox(float(x1), float(y1), float(x2), float(y2), 1.0)
 
 
+def truth_box(gt: np.ndarray, box_framing: str | None) -> FaceBox:
+    """The box to align an annotated face from: placed from its landmarks as the boxes the model was trained on
+    frame a face (a tight landmark box crops differently from any detector's box), or the tight box for a model
+    that declares no framing."""
+    if box_framing is None:
+        return gt_box(gt)
+    from .detection.framing import box_from_landmarks
+
+    return box_from_landmarks(gt, box_framing)
+
+
 def _best_overlap(items: Sequence[T], box_of: Callable[[T], tuple[float, ...]], gt: np.ndarray) -> T | None:
     """The item whose box overlaps the annotated face most, if by at least MIN_IOU (else another face or none)."""
     target = gt_box(gt).as_tuple()
@@ -86,17 +97,20 @@ def evaluate(predictor: Predictor, folders: Sequence[Path], boxes: str = "detect
 
     With ``boxes="detector"`` every face the detector finds is aligned, and the one that overlaps the annotated
     face is scored; where none does, the face is aligned again from its ground-truth box (and counted).
+    Ground-truth boxes are placed from the annotated landmarks as the model's training boxes frame a face
+    (``ModelSpec.box_framing``; see :func:`truth_box`).
     """
     if boxes not in ("detector", "gt"):
         raise InputError("boxes must be 'detector' or 'gt'")
     if boxes == "detector" and predictor.detector is None:
         raise InputError("no face detector configured; use boxes='gt'")
     truth_files = dict(dataset_pairs(folders))
+    framing = predictor.spec.box_framing
     truth: dict[Path, np.ndarray] = {}
 
     def boxes_for(path: Path) -> list[FaceBox] | None:
         truth[path] = read_pts(truth_files[path])
-        return [gt_box(truth[path])] if boxes == "gt" else None
+        return [truth_box(truth[path], framing)] if boxes == "gt" else None
 
     scores: list[ImageScore] = []
     failed = 0
@@ -107,7 +121,7 @@ def evaluate(predictor: Predictor, folders: Sequence[Path], boxes: str = "detect
             gt = truth[result.path]
             face, source = (result.faces[0], "ground truth") if boxes == "gt" else choose_face(result.faces, gt)
             if face is None:
-                face = predictor.predict(result.path, [gt_box(gt)])[0]
+                face = predictor.predict(result.path, [truth_box(gt, framing)])[0]
             scores.append(ImageScore(str(result.path), source, nme(face.landmarks, gt, "eye"),
                                      nme(face.landmarks, gt, "box"), float(point_errors(face.landmarks, gt).mean())))
         except FanzooError as exc:

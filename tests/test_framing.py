@@ -160,3 +160,14 @@ def test_framing_module_needs_no_detector() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.split() == ["False", "False"]
 
+
+
+def test_ground_truth_boxes_take_the_models_framing() -> None:
+    """`evaluate --boxes gt` aligns from the box the model's training detector would give, not the tight box."""
+    from fanzoo.detection.framing import box_from_landmarks
+    from fanzoo.evaluation import gt_box, truth_box
+
+    landmarks = np.array([[100.0, 120.0], [180.0, 120.0], [140.0, 200.0], [110.0, 230.0], [170.0, 230.0]])
+    assert truth_box(landmarks, None) == gt_box(landmarks)
+    placed = truth_box(landmarks, "dlib-hog")
+    assert placed == box_from_landmarks(landmarks, "dlib-hog") and placed != gt_box(landmarks)

@@ -25,7 +25,9 @@ NO_DATASET = """no dataset given. fanzoo evaluate takes folders of images with i
 @click.option("--detector", default=None, help="Face detector (see `fanzoo detectors`; default: centerface).")
 @detection_options
 @click.option("--boxes", type=click.Choice(["detector", "gt"]), default="detector", show_default=True,
-              help="Where face boxes come from; with 'detector', missed or wrong faces use the ground truth box.")
+              help="Where face boxes come from; with 'detector', missed or wrong faces use the ground truth box. "
+                   "Ground-truth boxes are placed from the annotated landmarks as the model's training boxes frame "
+                   "a face.")
 @click.option("--flip", is_flag=True, help="Add the test-time flip.")
 @click.option("--artifacts", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
