@@ -58,9 +58,10 @@ def test_the_batch_change_fusion_bug_fails_naming_resnetdepth(suite_run: dict) -
     assert failures(suite_run, "TestOpenCvFused") == {"test_batch_sizes_in_both_orders"}, suite_run["output"][-4000:]
     messages = [line for line in suite_run["output"].splitlines() if "max relative error" in line]
     assert messages and all("coverage-resnetdepth" in line for line in messages), messages
-    # the model, the output, the batch sequence, and the worst error against the tolerance
+    # the model, the output, the batch sequence, and the worst error against the tolerance; the fused buffers
+    # hold stale memory, so on some builds (seen on Python 3.13's OpenCV) the worst error is NaN, still a failure
     assert any(re.search(r"coverage-resnetdepth .*batch 1 \(run 2 of \[3, 1, 2, 1, 3\], large first, after batch 3\): "
-                         r"output 'depth' max relative error \d\.\d\de\+\d\d > tolerance 1e-04", line)
+                         r"output 'depth' max relative error (\d\.\d\de[+-]\d\d|nan|inf) > tolerance 1e-04", line)
                for line in messages), messages
     assert any("small first" in line for line in messages), messages
 
