@@ -8,13 +8,38 @@
 """
 from __future__ import annotations
 
-from .engine import VideoFrameResult, VideoResults, predict_video
-from .reader import VIDEO_SUFFIXES, Frame, VideoError, VideoInfo, VideoReader, is_video_source
-from .smoothing import OneEuroFilter, OneEuroParams
-from .tracking import FaceTracker, TrackedFace, TrackingOptions
+import importlib
+from typing import TYPE_CHECKING, Any
 
+# Each name is imported on first use: `fanzoo predict` on images asks only whether an input is a video, and
+# a still-image process should not pay for the tracker, the engine and the predictor's video path at start-up.
+_WHERE = {
+    "predict_video": "engine", "VideoResults": "engine", "VideoFrameResult": "engine",
+    "TrackedFace": "tracking", "TrackingOptions": "tracking", "FaceTracker": "tracking",
+    "OneEuroParams": "smoothing", "OneEuroFilter": "smoothing",
+    "VideoReader": "reader", "VideoInfo": "reader", "Frame": "reader", "VideoError": "reader",
+    "VIDEO_SUFFIXES": "reader", "is_video_source": "reader",
+}
 __all__ = [
     "predict_video", "VideoResults", "VideoFrameResult", "TrackedFace", "TrackingOptions", "FaceTracker",
     "OneEuroParams", "OneEuroFilter", "VideoReader", "VideoInfo", "Frame", "VideoError", "VIDEO_SUFFIXES",
     "is_video_source",
 ]
+
+if TYPE_CHECKING:
+    from .engine import VideoFrameResult, VideoResults, predict_video
+    from .reader import VIDEO_SUFFIXES, Frame, VideoError, VideoInfo, VideoReader, is_video_source
+    from .smoothing import OneEuroFilter, OneEuroParams
+    from .tracking import FaceTracker, TrackedFace, TrackingOptions
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
