@@ -72,10 +72,12 @@ def _best_overlap(items: Sequence[T], box_of: Callable[[T], tuple[float, ...]], 
     return best if best is not None and iou(box_of(best), target) >= MIN_IOU else None
 
 
-def choose_box(detections: Sequence[FaceBox], gt: np.ndarray) -> tuple[FaceBox, str]:
-    """The detection that overlaps the annotated face most, or the ground-truth box if none does."""
+def choose_box(detections: Sequence[FaceBox], gt: np.ndarray, box_framing: str | None) -> tuple[FaceBox, str]:
+    """The detection that overlaps the annotated face most, or, if none does, the ground-truth box placed as
+    ``box_framing`` frames a face (:func:`truth_box`; the aligner's own training framing, so a miss is aligned
+    as evaluate aligns it)."""
     best = _best_overlap(detections, FaceBox.as_tuple, gt)
-    return (best, "detector") if best is not None else (gt_box(gt), "ground truth")
+    return (best, "detector") if best is not None else (truth_box(gt, box_framing), "ground truth")
 
 
 def choose_face(faces: Sequence[Face], gt: np.ndarray) -> tuple[Face | None, str]:

@@ -125,7 +125,7 @@ def test_mapped_boxes_sit_like_the_training_boxes(shared_data: Path) -> None:
     raw, mapped = [], []
     for image, pts in annotated_images(shared_data / "300w" / "testset" / "helen")[::5]:
         landmarks = read_pts(pts)
-        box, source = choose_box(detector.detect(read_image(image)), landmarks)
+        box, source = choose_box(detector.detect(read_image(image)), landmarks, "dlib-hog")
         assert source == "detector"
         target = box_from_landmarks(landmarks, "dlib-hog").as_tuple()
         raw.append(iou(box.as_tuple(), target))
@@ -171,3 +171,16 @@ def test_ground_truth_boxes_take_the_models_framing() -> None:
     assert truth_box(landmarks, None) == gt_box(landmarks)
     placed = truth_box(landmarks, "dlib-hog")
     assert placed == box_from_landmarks(landmarks, "dlib-hog") and placed != gt_box(landmarks)
+
+
+def test_a_detector_miss_falls_back_to_the_framed_ground_truth_box() -> None:
+    """choose_box keeps the overlapping detection; with none, the ground-truth box as the model frames a face."""
+    from fanzoo.detection import FaceBox
+    from fanzoo.evaluation import choose_box, truth_box
+
+    landmarks = np.array([[100.0, 120.0], [180.0, 120.0], [140.0, 200.0], [110.0, 230.0], [170.0, 230.0]])
+    elsewhere = FaceBox(400.0, 400.0, 480.0, 480.0, 0.9)
+    over = FaceBox(95.0, 110.0, 185.0, 235.0, 0.8)
+    assert choose_box([elsewhere, over], landmarks, "dlib-hog") == (over, "detector")
+    assert choose_box([elsewhere], landmarks, "dlib-hog") == (truth_box(landmarks, "dlib-hog"), "ground truth")
+    assert choose_box([], landmarks, None) == (truth_box(landmarks, None), "ground truth")
