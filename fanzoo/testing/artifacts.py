@@ -1,4 +1,4 @@
-"""Which exported folders the conformance suite runs a backend on, and where they come from.
+"""Which exported folders the conformance suite runs a backend on, where they come from, and how tests make more.
 
 Always: the shipped coverage models (every operator of every registered architecture) and the exports that
 ship with the package (the bundled model's). Also, when ``$FANZOO_TEST_ARTIFACTS`` is set, every model
@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import ArtifactError, FanzooError
 from ..export.manifest import MANIFEST, Manifest, read_manifest
+from ..export.reference import read_test_data_set, test_data_sets
 from .coverage import coverage_folders
 
 ARTIFACTS_ENV = "FANZOO_TEST_ARTIFACTS"
@@ -72,3 +74,32 @@ def collect_cases(fmt: str, extra: tuple[Path, ...] = ()) -> list[Case]:
             continue  # the folder holds other formats only; test_requested_artifacts_exist says so if it matters
         cases.append(Case(folder, manifest, folder / entry.file, source))
     return cases
+
+
+DEFAULT_MODELS = ("2dfan1",)
+
+
+def export_test_artifacts(folder: Path, models: tuple[str, ...] = DEFAULT_MODELS,
+                          formats: tuple[str, ...] = ("onnx", "nnp")) -> Path:
+    """Export ``models`` with seeded random weights into ``folder`` (needs NNabla)."""
+    from ..export.exporter import export
+
+    for model in models:
+        for fmt in formats:
+            if not (folder / model / ("model." + fmt)).is_file():
+                export(model, fmt, folder, random_seed=7)
+    return folder
+
+
+def quantize_test_artifact(spec: Any, folder: Path, dest: Path) -> Path:
+    """int8 copy of a test artifact, calibrated on its own reference faces (needs onnxruntime's quantizer)."""
+    import pytest
+
+    from ..export.calibration import calibration_from_inputs
+    from ..export.quantize import quantize_folder
+
+    pytest.importorskip("onnxruntime.quantization", reason="quantizing needs onnxruntime")
+    inputs, _ = read_test_data_set(test_data_sets(folder)[0])
+    quantize_folder(spec, folder, dest,
+                    calibration=calibration_from_inputs(next(iter(inputs.values())), f"{folder}/test_data_set_0"))
+    return dest

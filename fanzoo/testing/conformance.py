@@ -29,34 +29,8 @@ from ..plugin_records import PluginRecord
 from ..plugins import Plugins, make_plugin_manager, use_plugins
 from ..weights.store import sha256_file
 from . import checks
-from .artifacts import ARTIFACTS_ENV, Case, collect_cases, requested_folders
+from .artifacts import ARTIFACTS_ENV, Case, collect_cases, quantize_test_artifact, requested_folders
 from .coverage import coverage_models
-
-DEFAULT_MODELS = ("2dfan1",)
-
-
-def export_test_artifacts(folder: Path, models: tuple[str, ...] = DEFAULT_MODELS,
-                          formats: tuple[str, ...] = ("onnx", "nnp")) -> Path:
-    """Export ``models`` with seeded random weights into ``folder`` (needs NNabla)."""
-    from ..export.exporter import export
-
-    for model in models:
-        for fmt in formats:
-            if not (folder / model / ("model." + fmt)).is_file():
-                export(model, fmt, folder, random_seed=7)
-    return folder
-
-
-def quantize_test_artifact(spec: Any, folder: Path, dest: Path) -> Path:
-    """int8 copy of a test artifact, calibrated on its own reference faces (needs onnxruntime's quantizer)."""
-    from ..export.calibration import calibration_from_inputs
-    from ..export.quantize import quantize_folder
-
-    pytest.importorskip("onnxruntime.quantization", reason="quantizing needs onnxruntime")
-    inputs, _ = read_test_data_set(test_data_sets(folder)[0])
-    quantize_folder(spec, folder, dest,
-                    calibration=calibration_from_inputs(next(iter(inputs.values())), f"{folder}/test_data_set_0"))
-    return dest
 
 
 def _spec_of(case: Case) -> Any:
