@@ -144,8 +144,11 @@ def test_shipped_graph_is_what_the_definitions_produce(name: str, tmp_path: Path
                       "tolerance", "seed", "output_stride"):
             assert getattr(old, field) == getattr(new, field), f"{name}: {field} changed; run tools/make_graphs.py"
         assert old.batchnorm.keys() == new.batchnorm.keys()
-        np.testing.assert_allclose([old.batchnorm[k] for k in sorted(old.batchnorm)],
-                                   [new.batchnorm[k] for k in sorted(old.batchnorm)], rtol=1e-5)
+        # float noise, as every other comparison here: relative to the largest value of each statistic (a mean
+        # near zero differs by more than 1e-5 of itself when another CPU sums in another order, e.g. AVX2)
+        stats_old = np.array([old.batchnorm[k] for k in sorted(old.batchnorm)], dtype=np.float64)
+        stats_new = np.array([new.batchnorm[k] for k in sorted(old.batchnorm)], dtype=np.float64)
+        assert (np.abs(stats_new - stats_old).max(axis=0) <= 1e-5 * np.abs(stats_old).max(axis=0)).all()
         assert relative_error(regenerated.reference_outputs(), shipped.reference_outputs()) <= 1e-5
         # and ONNX Runtime on the bound graph against NNabla's fresh forward pass, other seeds included
         for seed in (old.seed, old.seed + 100):
