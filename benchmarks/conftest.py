@@ -19,6 +19,7 @@ CACHE = Path(os.environ.get("FANZOO_BENCH_CACHE", ROOT / ".bench-artifacts"))
 DATA = Path(os.environ.get("FANZOO_DATA", ROOT.parent / "shared" / "data"))
 SEED = 11  # random weights for models without trained ones; the peers load the very same tensors
 SLOW_RUNTIMES = ("nnabla", "nnabla-graph")
+SMOKE_SKIPS_MODELS = ("2dfan1", "2dfan2", "2dfan3")
 FAN_STACKS = {"2dfan1": 1, "2dfan2": 2, "2dfan4": 4, "3dfan4": 4}  # the networks face-alignment has
 _STARTED = time.time()
 _LOAD_AT_START = os.getloadavg() if hasattr(os, "getloadavg") else None
@@ -58,8 +59,9 @@ def _is_smoke(config: pytest.Config) -> bool:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     """Without --full, cases marked ``full`` are left out. The smoke run (--benchmark-disable) runs every benchmark
-    function once, at its cheapest: no NNabla above batch 1 (minutes a case, no other code) and int8 only for the
-    small model (quantizing a FAN-4 takes minutes)."""
+    function once, at its cheapest: no NNabla above batch 1 (minutes a case, no other code), int8 only for the
+    small model (quantizing a FAN-4 takes minutes), and of the FANs only FAN-4 and 3D-FAN-4 (FAN-1 to FAN-3 run
+    the same code with fewer stacks; on a CPU without AVX-512 each FAN case costs seconds to minutes)."""
     full, smoke = config.getoption("full"), _is_smoke(config)
     kept, dropped = [], []
     for item in items:
@@ -71,7 +73,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
         if smoke:
             drop = (p.get("runtime") in SLOW_RUNTIMES and (p.get("batch", 1) > 1 or p.get("faces", 1) > 1)) or \
                    ((p.get("precision") == "int8" or item.get_closest_marker("int8"))
-                    and p.get("model", "2dfan-lite") != "2dfan-lite")
+                    and p.get("model", "2dfan-lite") != "2dfan-lite") or p.get("model") in SMOKE_SKIPS_MODELS
         (dropped if drop else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
