@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs if needed, runs every test suite (core, plugins, benchmark smoke) on
 # Python 3.10 with NNabla, then the whole no-NNabla part of the suite on Python 3.11 (numpy 1.26) and 3.13
-# (numpy 2), Triton's config tests and the main job on 3.12 (numpy 2), in venvs without nnabla, and checks what
+# (numpy 2), and on 3.12 (numpy 2) Triton's config tests, parity and the main job, in venvs without nnabla; checks what
 # an inference-only install pulls in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,10 +70,11 @@ for version in 3.11 3.12 3.13; do
     "$VENV/bin/python" -c 'import sys, numpy; print(f"Python {sys.version.split()[0]}, numpy {numpy.__version__}, no nnabla")'
     rm -rf "$FANZOO_HOME" && mkdir -p "$FANZOO_HOME"
     # the conformance suite runs the shipped coverage models and exports (no NNabla needed), plus these.
-    # 3.12 runs numpy 2 like 3.13, which runs the whole suite: here only what 3.12 alone has (tritonclient),
-    # the installs and the main job, so that the four interpreters fit the CI's time on a 2-core AVX2 machine
+    # 3.12 runs numpy 2 like 3.13, which runs the whole suite: here what 3.12 alone has (tritonclient), the
+    # authors' checkpoints imported, exported and predicted without NNabla (test_parity), the API, the installs
+    # and the main job, so that the four interpreters fit the CI's time on a 2-core AVX2 machine
     SUITE=(tests plugins/fanzoo-onnxruntime/tests plugins/fanzoo-openvino/tests)
-    [ "$version" = 3.12 ] && SUITE=(tests/test_triton.py tests/test_installs.py tests/test_api.py)
+    [ "$version" = 3.12 ] && SUITE=(tests/test_triton.py tests/test_parity.py tests/test_api.py tests/test_installs.py)
     FANZOO_TEST_ARTIFACTS="$ARTIFACTS" "$VENV/bin/python" -m pytest "${SUITE[@]}" -p no:cacheprovider -q \
         --durations=15
     # the main job, with an empty cache: the default model's shipped ONNX export, no NNabla anywhere
