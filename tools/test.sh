@@ -32,7 +32,8 @@ rm -rf "$FANZOO_TEST_TRITON"
 
 # Python 3.11 to 3.13, no nnabla: every test that does not need NNabla (weights import, binding into the
 # shipped graphs, parity with the authors' checkpoint files, predict, evaluate, video, the ONNX Runtime and
-# OpenVINO plugins; on 3.11 and 3.12 a part, see below), then the main job from an empty cache. 3.11 keeps numpy 1.26; 3.12 and 3.13 run numpy 2.
+# OpenVINO plugins; on 3.11 and 3.12 a part, see below), then the main job from an empty cache. 3.11 keeps
+# numpy 1.26; 3.12 and 3.13 run numpy 2.
 find_python() {
     local version=$1 py
     py=$(command -v "python$version" || true)
