@@ -78,6 +78,8 @@ for version in 3.11 3.12 3.13; do
     SUITE=(tests plugins/fanzoo-onnxruntime/tests plugins/fanzoo-openvino/tests)
     [ "$version" = 3.11 ] && SUITE=(tests/test_parity.py tests/test_api.py tests/test_installs.py)
     [ "$version" = 3.12 ] && SUITE=(tests/test_triton.py tests/test_parity.py tests/test_api.py tests/test_installs.py)
+    # parity ran on numpy 2 in 3.12 just before: 3.13 runs the rest
+    [ "$version" = 3.13 ] && SUITE+=(--ignore=tests/test_parity.py)
     FANZOO_TEST_ARTIFACTS="$ARTIFACTS" "$VENV/bin/python" -m pytest "${SUITE[@]}" -p no:cacheprovider -q \
         --durations=15
     # the main job, with an empty cache: the default model's shipped ONNX export, no NNabla anywhere
