@@ -75,11 +75,13 @@ for version in 3.11 3.12 3.13; do
     # authors' checkpoints imported, exported and predicted without NNabla (test_parity), the API, the installs
     # and the main job, and 3.12 what it alone has (tritonclient), so that the four interpreters fit the CI's
     # time on a 2-core AVX2 machine (where FAN-4 runs 5x slower than on an AVX-512 one)
-    SUITE=(tests plugins/fanzoo-onnxruntime/tests plugins/fanzoo-openvino/tests)
-    [ "$version" = 3.11 ] && SUITE=(tests/test_parity.py tests/test_api.py tests/test_installs.py)
-    [ "$version" = 3.12 ] && SUITE=(tests/test_triton.py tests/test_parity.py tests/test_api.py tests/test_installs.py)
-    # parity ran on numpy 2 in 3.12 just before: 3.13 runs the rest
-    [ "$version" = 3.13 ] && SUITE+=(--ignore=tests/test_parity.py)
+    case $version in
+        3.11) SUITE=(tests/test_parity.py tests/test_api.py tests/test_installs.py) ;;
+        3.12) SUITE=(tests/test_triton.py tests/test_parity.py tests/test_api.py tests/test_installs.py) ;;
+        # parity ran on numpy 2 in 3.12 just before: 3.13 runs the rest
+        3.13) SUITE=(tests plugins/fanzoo-onnxruntime/tests plugins/fanzoo-openvino/tests
+                     --ignore=tests/test_parity.py) ;;
+    esac
     FANZOO_TEST_ARTIFACTS="$ARTIFACTS" "$VENV/bin/python" -m pytest "${SUITE[@]}" -p no:cacheprovider -q \
         --durations=15
     # the main job, with an empty cache: the default model's shipped ONNX export, no NNabla anywhere
