@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.metadata
 import logging
 import os
 import re
@@ -19,7 +18,7 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
+from . import hookspecs, installed
 from .errors import UnknownBackendError, UnknownModelError
 from .plugin_records import PluginRecord, one_line, settle_claims
 from .registry import ModelRegistry, ModelSpec, WeightTag
@@ -66,13 +65,13 @@ class PluginManager(pluggy.PluginManager):
         wanted = None if allowed is None else {canonical(n.strip()) for n in allowed.split(",") if n.strip()}
         seen: set[tuple[str, str]] = set()
         found: set[str] = set()
-        points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-        for point in sorted(points, key=lambda p: (_dist_name(p) or "", p.name)):
-            dist = _dist_name(point)
+        points = installed.entry_points(ENTRY_POINT_GROUP)
+        for point in sorted(points, key=lambda p: (p.distribution or "", p.name)):
+            dist = point.distribution
             if (dist or "", point.name) in seen:  # the same distribution found twice on sys.path
                 continue
             seen.add((dist or "", point.name))
-            record = PluginRecord(point.name, dist, point.dist.version if point.dist else None)
+            record = PluginRecord(point.name, dist, point.version)
             found.add(canonical(dist or point.name))
             if wanted is not None and canonical(dist or point.name) not in wanted:
                 record.status = "skipped"
@@ -88,11 +87,6 @@ class PluginManager(pluggy.PluginManager):
             self.add(plugin, record)
         for name in sorted((wanted or set()) - found):
             self.notes.append(f"{LOAD_ENV} names {name}, which is not an installed fanzoo plugin")
-
-
-def _dist_name(point: importlib.metadata.EntryPoint) -> str | None:
-    dist = getattr(point, "dist", None)
-    return dist.metadata["Name"] if dist is not None else None
 
 
 def make_plugin_manager(load_entry_points: bool = True, extra: tuple[Any, ...] = ()) -> PluginManager:

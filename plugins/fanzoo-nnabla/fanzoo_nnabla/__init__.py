@@ -1,7 +1,6 @@
 """fanzoo backend that runs exported NNP artifacts with NNabla (CPU, or cuDNN with nnabla-ext-cuda)."""
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -13,19 +12,15 @@ import numpy as np
 from fanzoo.backend import DeviceStatus, check_artifact, check_feeds, parse_device
 from fanzoo.errors import ArtifactError, BackendUnavailableError
 from fanzoo.hookspecs import hookimpl
+from fanzoo.installed import version as installed_version
 
 CUDA_HINT = ("NNabla's CUDA extension is not installed: pip install nnabla-ext-cuda120==1.39.0 "
              "(the suffix names your CUDA version) on a machine with an NVIDIA GPU")
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def _cuda_extension() -> str | None:
+    import importlib.metadata
+
     return next((d.metadata["name"] for d in importlib.metadata.distributions()
                  if (d.metadata["name"] or "").lower().startswith("nnabla-ext-cuda")), None)
 
@@ -108,7 +103,7 @@ class NnablaBackend:
     description = "NNabla (cpu context; cudnn with nnabla-ext-cuda)"
 
     def version(self) -> str | None:
-        return _version("nnabla")
+        return installed_version("nnabla")
 
     def devices(self) -> list[DeviceStatus]:
         if importlib.util.find_spec("nnabla") is None:

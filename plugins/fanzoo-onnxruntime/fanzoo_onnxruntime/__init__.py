@@ -1,7 +1,6 @@
 """fanzoo backend that runs exported ONNX artifacts with ONNX Runtime. Imports onnxruntime only on load()."""
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -12,6 +11,7 @@ import numpy as np
 from fanzoo.backend import DeviceStatus, check_artifact, check_feeds, parse_device
 from fanzoo.errors import ArtifactError, BackendUnavailableError
 from fanzoo.hookspecs import hookimpl
+from fanzoo.installed import version as installed_version
 
 from . import graph_cache
 
@@ -24,13 +24,8 @@ INSTALL_HINT = "pip install 'fanzoo-onnxruntime[cpu]' (or [gpu] for CUDA)"
 
 def installed_runtimes() -> dict[str, str]:
     """Which of onnxruntime and onnxruntime-gpu are installed, with their versions."""
-    found = {}
-    for dist in RUNTIMES:
-        try:
-            found[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return found
+    versions = {dist: installed_version(dist) for dist in RUNTIMES}
+    return {dist: v for dist, v in versions.items() if v is not None}
 
 
 def runtime_problem() -> str | None:

@@ -9,7 +9,6 @@ telemetry stub instead (when openvino is already imported, it is left as it is).
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -21,6 +20,7 @@ import numpy as np
 from fanzoo.backend import DEFAULT_PRECISION, DeviceStatus, check_artifact, check_feeds
 from fanzoo.errors import ArtifactError, BackendUnavailableError
 from fanzoo.hookspecs import hookimpl
+from fanzoo.installed import version as installed_version
 
 DEVICES = {"cpu": "CPU"}  # fanzoo device name -> OpenVINO device
 PRECISIONS = {"fp32": "f32", "bf16": "bf16"}  # fanzoo precision -> OpenVINO INFERENCE_PRECISION_HINT
@@ -28,10 +28,7 @@ NOT_INSTALLED = "openvino is not installed: pip install openvino"
 
 
 def _runtime_version() -> str | None:
-    try:
-        return importlib.metadata.version("openvino")
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    return installed_version("openvino")
 
 
 def _import_openvino() -> Any:

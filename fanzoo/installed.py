@@ -1,0 +1,174 @@
+"""What is installed (the fanzoo entry points, distributions' versions), remembered between processes.
+
+Asking importlib.metadata means importing it (with email, zipfile and csv) and reading distributions' metadata
+from every folder on sys.path: about 90 ms of each start-up on a 2-core AMD EPYC, where `fanzoo predict` on
+one face with the small model takes about 0.6 s in all. So each answer is kept in
+``$FANZOO_HOME/installed.json`` under a fingerprint of everything an install or uninstall changes: the
+interpreter, sys.path, and every ``*.dist-info`` or ``*.egg-info`` on it, with its time and its
+``entry_points.txt``'s time and size. pip adds, removes or rewrites those, so any install changes the
+fingerprint and the next process asks importlib.metadata again. ``FANZOO_INSTALLED_CACHE=0`` always asks; so
+does an interpreter with a meta-path finder of its own that can report distributions (a zipapp, say), whose
+changes the fingerprint cannot see.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+CACHE_ENV = "FANZOO_INSTALLED_CACHE"
+CACHE_FILE = "installed.json"
+KEPT_FINGERPRINTS = 8  # several environments (venvs, tox) may share one FANZOO_HOME
+METADATA_SUFFIXES = (".dist-info", ".egg-info")
+# "module.sub:attr.attr" with optional extras, as the entry-point specification allows
+VALUE = re.compile(r"(?P<module>[\w.]+)\s*(?::\s*(?P<attr>[\w.]+)\s*)?(?:\[[^\]]*\]\s*)?")
+
+
+@dataclass(frozen=True)
+class FoundEntryPoint:
+    name: str
+    value: str
+    distribution: str | None  # its metadata's Name
+    version: str | None
+
+    def load(self) -> Any:
+        """Import the module and fetch the attribute the value names (as importlib.metadata's EntryPoint)."""
+        import importlib
+
+        match = VALUE.fullmatch(self.value)
+        if match is None:
+            raise ValueError(f"not an entry point: {self.value!r}")
+        target = importlib.import_module(match["module"])
+        for attr in filter(None, (match["attr"] or "").split(".")):
+            target = getattr(target, attr)
+        return target
+
+
+def entry_points(group: str) -> list[FoundEntryPoint]:
+    """The group's entry points in every installed distribution."""
+    found = _remembered("entry_points", group, lambda: [asdict(p) for p in _scan_entry_points(group)])
+    return [_entry_point(item) for item in found]
+
+
+def version(distribution: str) -> str | None:
+    """The installed version of ``distribution`` (any spelling of its name), or None when it is not installed."""
+    return _remembered("versions", re.sub(r"[-_.]+", "-", distribution).lower(), lambda: _ask_version(distribution))
+
+
+def _scan_entry_points(group: str) -> list[FoundEntryPoint]:
+    import importlib.metadata
+
+    out = []
+    for point in importlib.metadata.entry_points(group=group):
+        dist = getattr(point, "dist", None)
+        out.append(FoundEntryPoint(point.name, point.value, dist.metadata["Name"] if dist is not None else None,
+                                   dist.version if dist is not None else None))
+    return out
+
+
+def _ask_version(distribution: str) -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _remembered(field: str, name: str, ask: Callable[[], Any]) -> Any:
+    """The answer kept for this fingerprint, or ``ask()``'s, kept for the next process."""
+    key = _fingerprint() if os.environ.get(CACHE_ENV, "1") != "0" else None
+    if key is None:
+        return ask()
+    path = _cache_path()
+    scans = _read(path)
+    answers = scans.pop(key, {})
+    if name in answers.get(field, {}):
+        return answers[field][name]
+    value = answers.setdefault(field, {})[name] = ask()
+    scans[key] = answers  # last: the most recently used fingerprints are the ones kept
+    _write(path, dict(list(scans.items())[-KEPT_FINGERPRINTS:]))
+    return value
+
+
+def _fingerprint() -> str | None:
+    """A digest of what decides what is installed; None when something outside sys.path can add to it."""
+    from importlib.machinery import PathFinder
+
+    if any(hasattr(f, "find_distributions") and f is not PathFinder for f in sys.meta_path):
+        return None
+    parts: list[Any] = [sys.executable, sys.version, sys.prefix]
+    for entry in sys.path:
+        folder = os.path.abspath(entry or os.curdir)
+        parts.append(folder)
+        try:
+            if not os.path.isdir(folder):  # a zip file, or nothing: its time says enough
+                parts.append(os.stat(folder).st_mtime_ns)
+                continue
+            # not the folder's own time: the working directory is on sys.path too, and changes with every output
+            with os.scandir(folder) as names:
+                infos = sorted(e.name for e in names if e.name.endswith(METADATA_SUFFIXES))
+        except OSError:
+            parts.append(None)
+            continue
+        for info in infos:
+            parts.append(info)
+            for path in (os.path.join(folder, info), os.path.join(folder, info, "entry_points.txt")):
+                try:
+                    stat = os.stat(path)
+                    parts.append((stat.st_mtime_ns, stat.st_size))
+                except OSError:
+                    parts.append(None)
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def _cache_path() -> Path:
+    from .weights.store import home
+
+    return home() / CACHE_FILE
+
+
+def _read(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """The kept answers by fingerprint; a file that is unreadable or malformed counts as none."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        scans = raw["scans"]
+        for answers in scans.values():  # checked here, so that a bad entry never reaches a caller
+            for points in (answers.get("entry_points") or {}).values():
+                for point in points:
+                    _entry_point(point)
+            if not all(isinstance(v, (str, type(None))) for v in (answers.get("versions") or {}).values()):
+                raise ValueError("a version that is not a string")
+        return dict(scans)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        log.debug("cache of installed distributions %s ignored: %s", path, exc)
+        return {}
+
+
+def _entry_point(item: Any) -> FoundEntryPoint:
+    point = FoundEntryPoint(**item)
+    if not (isinstance(point.name, str) and isinstance(point.value, str) and VALUE.fullmatch(point.value)
+            and all(isinstance(v, (str, type(None))) for v in (point.distribution, point.version))):
+        raise ValueError(f"malformed entry point {item!r}")
+    return point
+
+
+def _write(path: Path, scans: dict[str, Any]) -> None:
+    """Best effort: a read-only or full $FANZOO_HOME only means that the next process asks again."""
+    from .atomic import atomic_write_text
+
+    try:
+        atomic_write_text(path, json.dumps({"scans": scans}, indent=1) + "\n")
+    except OSError as exc:
+        log.debug("cache of installed distributions not written to %s: %s", path, exc)
