@@ -170,6 +170,7 @@ def test_dlib_baseline(benchmark, data_dir: Path, smoke: bool, tmp_path: Path) -
         plot_ced(CED_PLOT, dict(_CURVES))
 
 
+@pytest.mark.full  # why the registry keeps no layer in fp32: a design record, four quantizations of HELEN scoring
 def test_int8_keep_fp32_choice(benchmark, data_dir: Path, smoke: bool, tmp_path: Path) -> None:
     """Which layers int8 should leave in fp32: 2dfan-lite quantized four ways, each scored on the HELEN test faces
     (the same dlib HOG boxes for all), against fp32. The registry's int8_keep_fp32 follows from this table."""

@@ -19,6 +19,9 @@ import pytest
 
 from fanzoo.scale.results import read_results
 
+# whole minutes of Ray clusters and HELEN passes: the full matrix only (the default selection stays within 15 min)
+pytestmark = pytest.mark.full
+
 GROUP = "throughput: 300-W HELEN test images"
 ROUNDS = 3
 SMOKE_IMAGES = 6

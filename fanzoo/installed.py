@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -108,15 +109,15 @@ def _fingerprint() -> str | None:
         return None
     parts: list[Any] = [sys.executable, sys.version, sys.prefix]
     for entry in sys.path:
-        folder = os.path.abspath(entry or os.curdir)
+        folder = os.path.abspath(os.fsdecode(entry) or os.curdir)
         parts.append(folder)
         try:
-            if not os.path.isdir(folder):  # a zip file, or nothing: its time says enough
-                parts.append(os.stat(folder).st_mtime_ns)
+            stat = os.stat(folder)
+            if not os.path.isdir(folder):  # a zip file: its time says enough
+                parts.append(stat.st_mtime_ns)
                 continue
             # not the folder's own time: the working directory is on sys.path too, and changes with every output
-            with os.scandir(folder) as names:
-                infos = sorted(e.name for e in names if e.name.endswith(METADATA_SUFFIXES))
+            infos = _metadata_folders(folder, stat.st_mtime_ns)
         except OSError:
             parts.append(None)
             continue
@@ -129,6 +130,22 @@ def _fingerprint() -> str | None:
                 except OSError:
                     parts.append(None)
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+# folder -> (its mtime, its metadata folders): the working directory on sys.path may hold many thousand photos
+_listed: dict[str, tuple[int, list[str]]] = {}
+SETTLED_NS = 2_000_000_000  # a folder changed this recently may change again within its clock's tick: list it
+
+
+def _metadata_folders(folder: str, mtime_ns: int) -> list[str]:
+    """The ``*.dist-info`` and ``*.egg-info`` names in ``folder``, listed once per process while it is unchanged."""
+    known = _listed.get(folder)
+    if known is not None and known[0] == mtime_ns and time.time_ns() - mtime_ns > SETTLED_NS:
+        return known[1]
+    with os.scandir(folder) as entries:
+        infos = sorted(e.name for e in entries if e.name.endswith(METADATA_SUFFIXES))
+    _listed[folder] = (mtime_ns, infos)
+    return infos
 
 
 def _cache_path() -> Path:
