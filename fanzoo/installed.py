@@ -2,13 +2,17 @@
 
 Asking importlib.metadata means importing it (with email, zipfile and csv) and reading distributions' metadata
 from every folder on sys.path: about 90 ms of each start-up on a 2-core AMD EPYC, where `fanzoo predict` on
-one face with the small model takes about 0.6 s in all. So each answer is kept in
-``$FANZOO_HOME/installed.json`` under a fingerprint of everything an install or uninstall changes: the
-interpreter, sys.path, and every ``*.dist-info`` or ``*.egg-info`` on it, with its time and its
-``entry_points.txt``'s time and size. pip adds, removes or rewrites those, so any install changes the
-fingerprint and the next process asks importlib.metadata again. ``FANZOO_INSTALLED_CACHE=0`` always asks; so
-does an interpreter with a meta-path finder of its own that can report distributions (a zipapp, say), whose
-changes the fingerprint cannot see.
+one face with the small model takes about 0.6 s in all. So each answer is kept under a fingerprint of
+everything an install or uninstall changes: the interpreter, sys.path, and every ``*.dist-info`` or
+``*.egg-info`` on it, with its time and its ``entry_points.txt``'s time and size. pip adds, removes or rewrites
+those, so any install changes the fingerprint and the next process asks importlib.metadata again.
+
+The answers describe the installation, so they live in it: ``installed.json`` in fanzoo's own ``__pycache__``
+folder, beside its bytecode (where an install is read-only, nothing is kept and every process asks). Not in
+$FANZOO_HOME, which holds only what the user fetched or made, and which a failed command leaves as it was.
+``FANZOO_INSTALLED_CACHE=0`` always asks, ``=PATH`` keeps the answers in that file; an interpreter with a
+meta-path finder of its own that can report distributions (a zipapp, say) always asks too, as the fingerprint
+cannot see its changes.
 """
 from __future__ import annotations
 
@@ -87,10 +91,10 @@ def _ask_version(distribution: str) -> str | None:
 
 def _remembered(field: str, name: str, ask: Callable[[], Any]) -> Any:
     """The answer kept for this fingerprint, or ``ask()``'s, kept for the next process."""
-    key = _fingerprint() if os.environ.get(CACHE_ENV, "1") != "0" else None
+    path = _cache_path()
+    key = _fingerprint() if path is not None else None
     if key is None:
         return ask()
-    path = _cache_path()
     scans = _read(path)
     answers = scans.pop(key, {})
     if name in answers.get(field, {}):
@@ -148,10 +152,11 @@ def _metadata_folders(folder: str, mtime_ns: int) -> list[str]:
     return infos
 
 
-def _cache_path() -> Path:
-    from .weights.store import home
-
-    return home() / CACHE_FILE
+def _cache_path() -> Path | None:
+    setting = os.environ.get(CACHE_ENV, "")
+    if setting == "0":
+        return None
+    return Path(setting) if setting else Path(__file__).resolve().parent / "__pycache__" / CACHE_FILE
 
 
 def _read(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
@@ -182,7 +187,7 @@ def _entry_point(item: Any) -> FoundEntryPoint:
 
 
 def _write(path: Path, scans: dict[str, Any]) -> None:
-    """Best effort: a read-only or full $FANZOO_HOME only means that the next process asks again."""
+    """Best effort: a read-only install or a full disk only means that the next process asks again."""
     from .atomic import atomic_write_text
 
     try:

@@ -29,7 +29,8 @@ def install(site: Path, dist: str, version: str = "0.1.0", entry: str = "demo = 
 
 
 def query(site: Path, home: Path, **env: str) -> dict:
-    environment = {**os.environ, "PYTHONPATH": str(site), "FANZOO_HOME": str(home), **env}
+    """The answers of a new process whose cache file is in ``home``."""
+    environment = {**os.environ, "PYTHONPATH": str(site), installed.CACHE_ENV: str(home / installed.CACHE_FILE), **env}
     out = subprocess.run([sys.executable, "-c", QUERY], env=environment, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
@@ -62,6 +63,21 @@ def test_installs_uninstalls_and_rewrites_are_seen_by_the_next_process(tmp_path:
     assert after["absent"] is None and not any(p[2] == "fanzoo-absent" for p in after["points"])
 
 
+def test_by_default_the_answers_live_in_the_installation_not_in_fanzoo_home(tmp_path: Path) -> None:
+    """$FANZOO_HOME holds what the user fetched or made; a failed command must leave it as it was."""
+    site, home = tmp_path / "site", tmp_path / "home"
+    install(site, "fanzoo-demo")
+    home.mkdir()
+    environment = {k: v for k, v in os.environ.items() if k != installed.CACHE_ENV}
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", QUERY], capture_output=True, text=True, check=True,
+                              env={**environment, "PYTHONPATH": str(site), "FANZOO_HOME": str(home)})
+    assert list(home.iterdir()) == []
+    cache = Path(installed.__file__).parent / "__pycache__"
+    if os.access(cache, os.W_OK):  # a read-only install keeps nothing, and every process asks
+        assert (cache / installed.CACHE_FILE).is_file() and not json.loads(done.stdout)["metadata_imported"]
+
+
 @pytest.mark.parametrize("content", ["not json", '{"scans": []}', '{"scans": {"k": {"versions": {"x": 1}}}}'])
 def test_a_damaged_cache_is_ignored_and_replaced(tmp_path: Path, content: str) -> None:
     site, home = tmp_path / "site", tmp_path / "home"
@@ -76,7 +92,7 @@ def test_a_damaged_cache_is_ignored_and_replaced(tmp_path: Path, content: str) -
 def test_a_cached_entry_point_that_is_not_an_import_path_is_refused(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The cache is a file a user's other processes can write: whatever it holds is checked before use."""
-    monkeypatch.setenv("FANZOO_HOME", str(tmp_path))
+    monkeypatch.setenv(installed.CACHE_ENV, str(tmp_path / installed.CACHE_FILE))
     key = installed._fingerprint()
     point = {"name": "x", "value": "os; import shutil", "distribution": "d", "version": "1"}
     (tmp_path / installed.CACHE_FILE).write_text(json.dumps({"scans": {key: {"entry_points": {"fanzoo": [point]}}}}))
@@ -86,7 +102,7 @@ def test_a_cached_entry_point_that_is_not_an_import_path_is_refused(tmp_path: Pa
 def test_an_unwritable_home_still_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocked = tmp_path / "file"
     blocked.write_text("a file where the folder would be")
-    monkeypatch.setenv("FANZOO_HOME", str(blocked / "home"))
+    monkeypatch.setenv(installed.CACHE_ENV, str(blocked / "home" / installed.CACHE_FILE))
     assert installed.version("onnxruntime") is not None
     assert any(p.distribution == "fanzoo-onnxruntime" for p in installed.entry_points("fanzoo"))
 
