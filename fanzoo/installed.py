@@ -1,8 +1,8 @@
 """What is installed (the fanzoo entry points, distributions' versions), remembered between processes.
 
 Asking importlib.metadata means importing it (with email, zipfile and csv) and reading distributions' metadata
-from every folder on sys.path: about 90 ms of each start-up on a 2-core AMD EPYC, where `fanzoo predict` on
-one face with the small model takes about 0.6 s in all. So each answer is kept under a fingerprint of
+from every folder on sys.path: about 45 ms of a `fanzoo predict` on one face with the small model, which took
+0.55 s in all on a 2-core AMD EPYC (medians of alternating runs). So each answer is kept under a fingerprint of
 everything an install or uninstall changes: the interpreter, sys.path, and every ``*.dist-info`` or
 ``*.egg-info`` on it, with its time and its ``entry_points.txt``'s time and size. pip adds, removes or rewrites
 those, so any install changes the fingerprint and the next process asks importlib.metadata again.
