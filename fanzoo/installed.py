@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 CACHE_ENV = "FANZOO_INSTALLED_CACHE"
 CACHE_FILE = "installed.json"
-KEPT_FINGERPRINTS = 8  # several environments (venvs, tox) may share one FANZOO_HOME
+KEPT_FINGERPRINTS = 8  # several interpreters and venvs may share one fanzoo source tree (editable installs)
 METADATA_SUFFIXES = (".dist-info", ".egg-info")
 # "module.sub:attr.attr" with optional extras, as the entry-point specification allows
 VALUE = re.compile(r"(?P<module>[\w.]+)\s*(?::\s*(?P<attr>[\w.]+)\s*)?(?:\[[^\]]*\]\s*)?")
@@ -64,9 +64,14 @@ def entry_points(group: str) -> list[FoundEntryPoint]:
     return [_entry_point(item) for item in found]
 
 
+def canonical(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def version(distribution: str) -> str | None:
     """The installed version of ``distribution`` (any spelling of its name), or None when it is not installed."""
-    return _remembered("versions", re.sub(r"[-_.]+", "-", distribution).lower(), lambda: _ask_version(distribution))
+    return _remembered("versions", canonical(distribution), lambda: _ask_version(distribution))
 
 
 def _scan_entry_points(group: str) -> list[FoundEntryPoint]:

@@ -11,7 +11,6 @@ import contextlib
 import importlib
 import logging
 import os
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ import pluggy
 
 from . import hookspecs, installed
 from .errors import UnknownBackendError, UnknownModelError
+from .installed import canonical
 from .plugin_records import PluginRecord, one_line, settle_claims
 from .registry import ModelRegistry, ModelSpec, WeightTag
 
@@ -30,11 +30,6 @@ ENTRY_POINT_GROUP = "fanzoo"
 LOAD_ENV = "FANZOO_LOAD_PLUGINS"
 # modules inside fanzoo that register built-ins through the same hooks as third-party plugins
 BUILTIN_PLUGINS = ("fanzoo.builtin_models", "fanzoo.detection.builtin")
-
-
-def canonical(name: str) -> str:
-    """A distribution name as pip compares them (PEP 503)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 class PluginManager(pluggy.PluginManager):
