@@ -125,6 +125,9 @@ def train(config: TrainConfig, data_dir: Path, out_dir: Path, resume: bool = Tru
                     with open(log_path, "a", encoding="utf-8") as f:
                         f.write(json.dumps(record) + "\n")
                     log.info("iteration %d loss %.4f val NME %.4f", trainer.iteration, record["loss"], val)
+                    from .curve import redraw  # here: `python -m fanzoo.training.curve` must import it first
+
+                    redraw(out_dir)
                     bar.set_postfix(loss=f"{record['loss']:.3f}", val_nme=f"{val:.4f}")
                     losses = []
                     if val < trainer.best:
