@@ -264,3 +264,83 @@ def test_default_processes_keep_batchnorm_shares_large(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cores)), raising=False)
     assert default_processes(batch) == expected
+
+
+SIGTERM_RUN = """
+import sys
+from pathlib import Path
+from fanzoo.plugins import use_plugins
+from fanzoo.training import train
+from tests.test_training import tiny_config
+from tests.tiny import plugins_with, tiny_spec
+
+spec = tiny_spec()
+with use_plugins(plugins_with(spec)):
+    try:
+        train(tiny_config(iterations=100_000, checkpoint_every=2, validate_every=1_000), Path(sys.argv[1]),
+              Path(sys.argv[2]), progress=False, spec=spec, processes=2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+"""
+
+
+def _children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z" and "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+    except (OSError, IndexError):
+        return False
+
+
+def test_sigterm_stops_every_training_process(subset: Path, tmp_path: Path) -> None:
+    """kill (SIGTERM) ends a two-process run as Ctrl-C does: the helper exits too, at once, instead of waiting
+    out the barrier's 15-minute timeout, and the last checkpoint is whole."""
+    pytest.importorskip("nnabla")
+    if not Path("/proc/self/stat").is_file():
+        pytest.skip("needs /proc to find the helper process")
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = run_dir(tmp_path, "run")
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-c", SIGTERM_RUN, str(subset), str(out)], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    helpers: list[int] = []
+    try:
+        deadline = time.monotonic() + 300
+        while not (out / "checkpoint" / "state.json").is_file():
+            assert proc.poll() is None, proc.communicate()[0][-2000:]
+            assert time.monotonic() < deadline, "no checkpoint in 5 minutes"
+            time.sleep(0.2)
+        helpers = [pid for pid in _children(proc.pid) if _alive(pid)]
+        assert helpers, "the run should have a helper process"
+        os.kill(proc.pid, signal.SIGTERM)
+        # the helper shares the pipe: without the handler this times out while it waits on the barrier
+        output = proc.communicate(timeout=120)[0]
+        assert proc.returncode == 130, output[-2000:]
+        deadline = time.monotonic() + 60
+        while any(_alive(pid) for pid in helpers):
+            assert time.monotonic() < deadline, "the helper process outlived the run"
+            time.sleep(0.2)
+    finally:
+        for pid in [proc.pid, *helpers]:
+            if pid == proc.pid and proc.poll() is None or pid != proc.pid and _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    state = json.loads((out / "checkpoint" / "state.json").read_text())
+    assert state["iteration"] % 2 == 0 and state["processes"] == 2

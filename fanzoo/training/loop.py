@@ -10,8 +10,11 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +59,22 @@ def _peer(rank: int, ranks: int, spec: ModelSpec, config: TrainConfig, data_dir:
         raise
 
 
+def terminate_as_interrupt() -> Callable[[], None]:
+    """Make SIGTERM (kill, a job scheduler, a container stop) end training as Ctrl-C does; returns what puts
+    the previous handler back. SIGTERM's default action ends the process on the spot, so the cleanup below
+    would never abort the barrier and the helper processes would wait out its timeout (15 minutes) before
+    they noticed. Only the main thread can take signals; elsewhere this changes nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    # None: the previous handler was not set from Python; the default is what the process had
+    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
 def train(config: TrainConfig, data_dir: Path, out_dir: Path, resume: bool = True,
           max_iterations: int | None = None, progress: bool = True, *, spec: ModelSpec | None = None,
           keep_recipe: bool = True, processes: int = 1) -> Path:
@@ -87,6 +106,7 @@ def train(config: TrainConfig, data_dir: Path, out_dir: Path, resume: bool = Tru
     best_path, log_path = out_dir / "best.h5", out_dir / "log.jsonl"
     ctx = multiprocessing.get_context("spawn")  # helpers never inherit NNabla's state
     peers, shm = [], None
+    restore_sigterm = terminate_as_interrupt()
     try:
         if processes > 1 and trainer.iteration < end:
             length = trainer.exchange_vector_length()
@@ -152,6 +172,7 @@ def train(config: TrainConfig, data_dir: Path, out_dir: Path, resume: bool = Tru
                     p.terminate()
         raise
     finally:
+        restore_sigterm()
         if trainer.exchange is not None:
             trainer.exchange.close()
         if shm is not None:
