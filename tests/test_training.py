@@ -284,25 +284,27 @@ with use_plugins(plugins_with(spec)):
 """
 
 
-def _children(pid: int) -> list[int]:
-    """The live processes whose parent is ``pid`` (from /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after the command name (state, parent, ...), or [] once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
 
 
 def _alive(pid: int) -> bool:
+    """A training helper (a spawned multiprocessing child) that is running, not a zombie."""
+    fields = _stat(pid)
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z" and "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
-    except (OSError, IndexError):
+        return bool(fields) and fields[0] != "Z" and "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
         return False
+
+
+def _helpers(parent: int) -> list[int]:
+    """The live training helpers whose parent is ``parent``."""
+    pids = (int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit())
+    return [pid for pid in pids if _stat(pid)[1:2] == [str(parent)] and _alive(pid)]
 
 
 def test_sigterm_stops_every_training_process(subset: Path, tmp_path: Path) -> None:
@@ -328,7 +330,7 @@ def test_sigterm_stops_every_training_process(subset: Path, tmp_path: Path) -> N
             assert proc.poll() is None, proc.communicate()[0][-2000:]
             assert time.monotonic() < deadline, "no checkpoint in 5 minutes"
             time.sleep(0.2)
-        helpers = [pid for pid in _children(proc.pid) if _alive(pid)]
+        helpers = _helpers(proc.pid)
         assert helpers, "the run should have a helper process"
         os.kill(proc.pid, signal.SIGTERM)
         # the helper shares the pipe: without the handler this times out while it waits on the barrier
@@ -338,9 +340,11 @@ def test_sigterm_stops_every_training_process(subset: Path, tmp_path: Path) -> N
         while any(_alive(pid) for pid in helpers):
             assert time.monotonic() < deadline, "the helper process outlived the run"
             time.sleep(0.2)
-    finally:
-        for pid in [proc.pid, *helpers]:
-            if pid == proc.pid and proc.poll() is None or pid != proc.pid and _alive(pid):
+    finally:  # a failed run must not leave processes behind
+        if proc.poll() is None:
+            proc.kill()
+        for pid in helpers:
+            if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
     state = json.loads((out / "checkpoint" / "state.json").read_text())
     assert state["iteration"] % 2 == 0 and state["processes"] == 2
