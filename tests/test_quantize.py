@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from fanzoo.api import DEFAULT_MODEL
 from fanzoo.errors import ArtifactError, BackendUnavailableError, ExportError, InputError
 from fanzoo.export import quantize, reference
 from fanzoo.export.calibration import calibration_from_inputs, calibration_set, default_calibration_dir
@@ -204,8 +205,9 @@ def test_predict_int8_quantizes_once_into_the_cache(shared_data: Path, isolated_
             str(ASTRONAUT)]
     first = invoke(*args)
     assert first.exit_code == 0, first.output
-    assert "quantizing 2dfan-lite.300w to int8 once" in first.output
-    manifest = read_manifest(isolated_home / "artifacts" / "2dfan-lite.300w")
+    tag = f"{DEFAULT_MODEL}.300w"  # the bundled default's
+    assert f"quantizing {tag} to int8 once" in first.output
+    manifest = read_manifest(isolated_home / "artifacts" / tag)
     calibration = manifest.entry("onnx-int8").quantization["calibration"]
     assert calibration["faces"] == 64 and calibration["folder"].endswith("trainset")
     second = invoke(*args)
