@@ -102,7 +102,7 @@ def test_int8_landmark_shift(benchmark, model: str, data_dir: Path, smoke: bool)
     from fanzoo.weights.tags import lookup
 
     spec = get_model(model)
-    held = calibration_set(data_dir / "300w" / "trainset", spec.preprocessing, 3,
+    held = calibration_set(data_dir / "300w" / "trainset", spec.preprocessing, 3, box_framing=spec.box_framing,
                            held_out=8 if smoke else HELD_OUT_FACES).held_out
     outputs = {}
     for precision in ("fp32", "int8"):

@@ -136,6 +136,29 @@ def test_calibration_faces_come_from_annotated_images(shared_data: Path) -> None
     assert depth.inputs.shape == (8, 71, 256, 256) and maps.max() == pytest.approx(1.0)  # 68 landmark maps
 
 
+def test_calibration_crops_are_framed_as_the_model_sees_faces(shared_data: Path) -> None:
+    """A model trained on CenterFace's boxes is calibrated on crops cut from CenterFace-framed boxes, the crops
+    it sees at inference, not from the landmarks' tight box (for 2dfan-lite-v2 that crop is 17% larger)."""
+    from fanzoo.evaluation import gt_box, truth_box
+    from fanzoo.imageio import read_image
+    from fanzoo.preprocessing import box_to_center_scale, crop, to_network_input
+    from fanzoo.pts import annotated_images, read_pts
+
+    spec = get_model("2dfan-lite-v2")
+    folder = shared_data / "300w" / "trainset"
+    cal = calibration_set(folder, spec.preprocessing, faces=8, held_out=1, box_framing=spec.box_framing)
+    assert "centerface framing" in cal.description["boxes"]
+    image, pts = annotated_images(folder)[0]  # the first calibration face
+    points, pixels = read_pts(pts), read_image(image)
+
+    def network_input(box) -> np.ndarray:
+        center, scale = box_to_center_scale(box.as_tuple(), spec.preprocessing)
+        return to_network_input([crop(pixels, center, scale, spec.preprocessing)])[0]
+
+    np.testing.assert_array_equal(cal.inputs[0], network_input(truth_box(points, "centerface")))
+    assert not np.array_equal(cal.inputs[0], network_input(gt_box(points)))
+
+
 def test_calibration_skips_bad_files_and_needs_enough(shared_data: Path, tmp_path: Path,
                                                       caplog: pytest.LogCaptureFixture) -> None:
     pairs = sorted((shared_data / "300w" / "testset" / "helen").glob("*.jpg"))[:14]
