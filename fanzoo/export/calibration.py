@@ -1,7 +1,8 @@
 """Calibration faces for int8: real face crops from an annotated folder, cut with the model's own preprocessing.
 
-Each face is framed by its ground-truth landmarks' bounding box and cropped exactly as at inference
-(``box_to_center_scale`` + ``crop``). For the depth network, the crop is joined by landmark maps drawn at
+Each face is framed from its ground-truth landmarks as the model's training boxes frame a face (its
+``box_framing``; the landmarks' bounding box for a model without one) and cropped exactly as at inference
+(``box_to_center_scale`` + ``crop``), so int8's ranges are set on the crops the model will see. For the depth network, the crop is joined by landmark maps drawn at
 the ground-truth points, as the predictor draws them at the predicted ones.
 """
 from __future__ import annotations
@@ -50,15 +51,16 @@ def _pick(total: int, count: int, offset: float) -> list[int]:
     return sorted({min(total - 1, int((k + offset) * step)) for k in range(count)})
 
 
-def _face_input(image_path: Path, pts_path: Path, pre: Preprocessing, channels: int) -> np.ndarray:
+def _face_input(image_path: Path, pts_path: Path, pre: Preprocessing, channels: int,
+                box_framing: str | None) -> np.ndarray:
     from ..depth_input import landmark_maps
-    from ..evaluation import gt_box
+    from ..evaluation import truth_box
     from ..imageio import read_image
     from ..preprocessing import box_to_center_scale, crop, crop_to_image_matrix, to_network_input
     from ..pts import read_pts
 
     points = read_pts(pts_path)
-    center, scale = box_to_center_scale(gt_box(points).as_tuple(), pre)
+    center, scale = box_to_center_scale(truth_box(points, box_framing).as_tuple(), pre)
     x = to_network_input([crop(read_image(image_path), center, scale, pre)])[0]
     if channels == 3:
         return x
@@ -69,8 +71,9 @@ def _face_input(image_path: Path, pts_path: Path, pre: Preprocessing, channels: 
 
 
 def calibration_set(folder: Path | str, pre: Preprocessing, channels: int = 3, faces: int = DEFAULT_FACES,
-                    held_out: int = HELD_OUT_FACES) -> CalibrationSet:
-    """``faces`` calibration inputs and ``held_out`` others, spread evenly over the folder's annotated images."""
+                    held_out: int = HELD_OUT_FACES, box_framing: str | None = None) -> CalibrationSet:
+    """``faces`` calibration inputs and ``held_out`` others, spread evenly over the folder's annotated images,
+    framed as ``box_framing`` (the model's ``ModelSpec.box_framing``) frames a face."""
     from ..pts import annotated_images
 
     folder = Path(folder)
@@ -91,7 +94,7 @@ def calibration_set(folder: Path | str, pre: Preprocessing, channels: int = 3, f
         out = []
         for i in indices:
             try:
-                out.append(_face_input(*pairs[i], pre, channels))
+                out.append(_face_input(*pairs[i], pre, channels, box_framing))
             except FanzooError as exc:  # one bad file never stops the rest
                 log.warning("calibration: skipping %s: %s", pairs[i][0], exc)
         return np.stack(out) if out else np.zeros((0, channels, pre.input_size, pre.input_size), np.float32)
@@ -103,7 +106,8 @@ def calibration_set(folder: Path | str, pre: Preprocessing, channels: int = 3, f
         "folder": str(folder), "faces": int(len(inputs)), "held_out_faces": int(len(held)),
         "images_in_folder": len(pairs),
         "selection": "evenly spaced over the sorted annotated images; held-out faces interleaved between them",
-        "boxes": "bounding box of the ground-truth landmarks, cropped with the model's preprocessing",
+        "boxes": (f"placed from the ground-truth landmarks in the {box_framing} framing" if box_framing else
+                  "bounding box of the ground-truth landmarks") + ", cropped with the model's preprocessing",
         "first": str(pairs[chosen[0]][0].relative_to(folder)), "last": str(pairs[chosen[-1]][0].relative_to(folder)),
     }
     return CalibrationSet(inputs, held, description)

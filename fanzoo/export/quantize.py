@@ -179,7 +179,8 @@ def quantize_folder(spec: ModelSpec, source: Path, dest: Path | None = None,
         channels = int(manifest.inputs[0]["shape"][1])
         # the depth network has no preprocessing of its own: its crops are the landmark model's
         size_pre = pre or Preprocessing(input_size=int(manifest.inputs[0]["shape"][-1]))
-        cal = calibration_set(folder, size_pre, channels, faces)
+        # faces framed as the model's training boxes frame them (the depth network has no framing: landmark boxes)
+        cal = calibration_set(folder, size_pre, channels, faces, box_framing=spec.box_framing)
     batch = None if fp32_entry.batch == "dynamic" else int(fp32_entry.batch)
     import onnx
 

@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ..api import DEFAULT_DETECTOR
+from ..api import DEFAULT_DETECTOR, DEFAULT_MODEL
 from ..detection import ALL_IMAGES, FaceBox
 from ..errors import InputError
 
@@ -23,7 +23,7 @@ class AlignJob:
     runtime threads and CPUs reserved for it (1 keeps a node's actors from oversubscribing its cores).
     """
 
-    model: str = "2dfan-lite"
+    model: str = DEFAULT_MODEL
     backend: str | None = None  # None: the model's default backend and precision (as load_predictor)
     precision: str | None = None
     device: str = "cpu"
