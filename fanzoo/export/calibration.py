@@ -2,8 +2,9 @@
 
 Each face is framed from its ground-truth landmarks as the model's training boxes frame a face (its
 ``box_framing``; the landmarks' bounding box for a model without one) and cropped exactly as at inference
-(``box_to_center_scale`` + ``crop``), so int8's ranges are set on the crops the model will see. For the depth network, the crop is joined by landmark maps drawn at
-the ground-truth points, as the predictor draws them at the predicted ones.
+(``box_to_center_scale`` + ``crop``), so int8's ranges are set on the crops the model will see. For the
+depth network, the crop is joined by landmark maps drawn at the ground-truth points, as the predictor draws
+them at the predicted ones.
 """
 from __future__ import annotations
 
