@@ -15,15 +15,17 @@ BUNDLED = ROOT / "fanzoo" / "bundled"
 def test_shipped_artifacts_need_no_nnabla_and_no_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ARTIFACTS_ENV, raising=False)
     onnx = {case.name: case for case in collect_cases("onnx")}
-    assert set(onnx) == {"coverage-fan", "coverage-resnetdepth", "2dfan-lite"}
-    assert onnx["2dfan-lite"].artifact == BUNDLED / "2dfan-lite" / "model.onnx"
+    assert set(onnx) == {"coverage-fan", "coverage-resnetdepth", "2dfan-lite", "2dfan-lite-v2"}  # + the bundled models
+    for name in ("2dfan-lite", "2dfan-lite-v2"):
+        assert onnx[name].artifact == BUNDLED / name / "model.onnx"
     assert {case.name for case in collect_cases("nnp")} == {"coverage-fan", "coverage-resnetdepth"}
 
 
-@pytest.mark.parametrize("given", [BUNDLED, BUNDLED / "2dfan-lite"], ids=["export folder", "model folder"])
-def test_the_variable_may_name_the_shipped_folder(given: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("given, models", [(BUNDLED, ["2dfan-lite", "2dfan-lite-v2"]), (BUNDLED / "2dfan-lite", ["2dfan-lite"])],
+                         ids=["export folder", "model folder"])
+def test_the_variable_may_name_the_shipped_folder(given: Path, models: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ARTIFACTS_ENV, str(given))
-    assert model_folders(given) == [BUNDLED / "2dfan-lite"]
+    assert model_folders(given) == [BUNDLED / name for name in models]
     assert [case.name for case in collect_cases("onnx")].count("2dfan-lite") == 1  # once, though named twice
 
 
