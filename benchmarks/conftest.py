@@ -57,6 +57,19 @@ def _is_smoke(config: pytest.Config) -> bool:
     return bool(config.getoption("benchmark_disable", False))
 
 
+def selection(config: pytest.Config) -> str:
+    """The run's selection: "full", "default", or "partial" when -k, -m or a path narrower than benchmarks/ chose the
+    cases. A partial run's duration says nothing about the default selection's, and its goal rows are only the ones
+    it measured."""
+    here = Path(__file__).resolve().parent
+    narrowed = bool(config.getoption("keyword") or config.getoption("markexpr"))
+    start = config.invocation_params.dir
+    narrowed = narrowed or any((start / str(arg).split("::")[0]).resolve() != here for arg in config.args)
+    if narrowed:
+        return "partial"
+    return "full" if config.getoption("full") else "default"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     """Without --full, cases marked ``full`` are left out. The smoke run (--benchmark-disable) runs every benchmark
     function once, at its cheapest: no NNabla above batch 1 (minutes a case, no other code), int8 only for the
@@ -257,7 +270,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output
     machine.update(python=platform.python_version(), versions=versions, load_average_at_end=load_average(),
                    load_average_at_start=[round(x, 2) for x in _LOAD_AT_START] if _LOAD_AT_START else None,
                    threads_per_runtime=THREADS, cpu_s=cpu_seconds(),
-                   threads=thread_statement(), selection="full" if config.getoption("full") else "default",
+                   threads=thread_statement(), selection=selection(config),
                    duration_s=round(time.time() - _STARTED, 1))
     output_json["fanzoo_machine"] = machine
 
@@ -288,8 +301,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         return
     from .goals import goal_rows
 
-    rows = goal_rows([b.as_dict(include_data=False) for b in session.benchmarks], time.time() - _STARTED,
-                     bool(config.getoption("full")))
+    chosen = selection(config)
+    rows = goal_rows([b.as_dict(include_data=False) for b in session.benchmarks],
+                     None if chosen == "partial" else time.time() - _STARTED, chosen == "full")
     if not rows:
         return
     terminalreporter.section("fanzoo goals (side by side in this run)")

@@ -95,9 +95,10 @@ def render(data: dict) -> str:
     from .goals import goal_rows
 
     machine = data.get("fanzoo_machine", {})
-    full = machine.get("selection", "full") == "full"
-    how = ("`bash tools/benchmark.sh` (the full matrix)" if full else
-           "`pytest benchmarks/ --benchmark-json=benchmarks/results.json` (the default selection)")
+    chosen = machine.get("selection", "full")
+    how = {"full": "`bash tools/benchmark.sh` (the full matrix)",
+           "partial": "a partial run of the benchmarks (-k, -m or a narrower path)"}.get(
+        chosen, "`pytest benchmarks/ --benchmark-json=benchmarks/results.json` (the default selection)")
     lines = ["# fanzoo benchmark results", "",
              f"Measured by {how} on {data.get('datetime', '?')[:19]} UTC, in {machine.get('duration_s', 0) / 60:.0f} "
              "min" + (f" ({machine['cpu_s'] / 60:.0f} min of CPU time)" if machine.get("cpu_s") else "")
@@ -112,8 +113,9 @@ def render(data: dict) -> str:
               "There are no trained FAN-4 weights here: FAN-4's int8 cost is a landmark shift against fp32, not an NME.",
               ""]
     benchmarks = data["benchmarks"]
-    goals = goal_rows(benchmarks, machine.get("duration_s"), machine.get("selection") == "full", machine.get("cpu_s"),
-                      machine.get("load_average_at_end"))
+    # a partial run's duration is not the default selection's: no row for it
+    goals = goal_rows(benchmarks, None if chosen == "partial" else machine.get("duration_s"), chosen == "full",
+                      machine.get("cpu_s"), machine.get("load_average_at_end"))
     if goals:
         lines.extend(["## Goals", "", "| what | goal | measured | | command |", "|---|---|---|---|---|"])
         lines += [f"| {g['what']} | {g['goal']} | {g['measured']} | {g['met']} | `{g['command']}` |" for g in goals]

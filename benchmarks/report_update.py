@@ -19,6 +19,30 @@ def machine_facts(section: str) -> dict[str, str]:
     return facts
 
 
+GOALS = "## Goals"
+
+
+def _table_rows(section: str) -> dict[str, str]:
+    """The rows of a section's table, keyed by their first cell (the header and its rule excepted)."""
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    return {line.split(" | ")[0]: line for line in rows[1:]}
+
+
+def merge_goals(old: str, fresh: str, when: str) -> str:
+    """The goal table with the rows a partial run measured replaced and the others kept: one goal re-measured
+    (say an accuracy row after a new model) must not drop the goals that run did not touch."""
+    rows, again = _table_rows(old), _table_rows(fresh)
+    if not again:
+        return old
+    rows.update(again)
+    lines = old.rstrip("\n").splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("| "))
+    end = first + 2 + sum(1 for line in lines[first + 2:] if line.startswith("| "))
+    names = ", ".join(k[2:] for k in again)
+    merged = lines[:first + 2] + list(rows.values()) + ["", f"Rows re-measured on {when}: {names}."] + lines[end:]
+    return "\n".join(merged) + "\n"
+
+
 def update(existing: str, fresh: str, when: str, other_machine: bool = False) -> str:
     """Replace the sections of ``existing`` that ``fresh`` has (Machine excepted), keep the others.
 
@@ -36,12 +60,15 @@ def update(existing: str, fresh: str, when: str, other_machine: bool = False) ->
     if changed and not other_machine:
         raise ValueError("the new run is not on the same machine and versions; re-run everything "
                          f"(bash tools/benchmark.sh), or add --other-machine: {changed}")
+    facts = "; ".join(f"{k} {v}" if k != "CPU" else v for k, v in after.items())
     if changed:
-        facts = "; ".join(f"{k} {v}" if k != "CPU" else v for k, v in after.items())
         for heading, text in list(new.items()):
-            if heading != "## Machine":
+            if heading not in ("## Machine", GOALS):
                 title, _, body = text.partition("\n\n")
                 new[heading] = f"{title}\n\nMeasured on {when} UTC on another machine than the sections above: {facts}.\n\n{body}"
+    if GOALS in new and GOALS in old:
+        where_rows = f" (on {after.get('CPU', 'another machine')}; versions as in the sections measured then)"
+        new[GOALS] = merge_goals(old[GOALS], new[GOALS], f"{when} UTC" + (where_rows if changed else ""))
     new.pop("## Machine", None)
     where = "on another machine (see the section)" if changed else "in a later run on the same machine"
     note = f"Re-measured on {when} UTC, {where}: {', '.join(h[3:] for h in new)}."

@@ -62,7 +62,7 @@ def predictor_for(model: str, precision: str):
 
 
 @pytest.mark.int8
-@pytest.mark.parametrize("model", ["2dfan-lite", "2dfan4"])
+@pytest.mark.parametrize("model", ["2dfan-lite-v2", "2dfan-lite", "2dfan4"])
 def test_side_by_side(benchmark, model: str, torch_peers, smoke: bool) -> None:
     """Network and end to end (given boxes, 8 faces, batch 8), fp32 and int8, and the authors' pipeline."""
     from fanzoo.plugins import get_model

@@ -57,3 +57,61 @@ def test_update_refuses_another_machine_or_other_versions() -> None:
     for other in ("- CPU: Intel Xeon, 2 cores, no GPU\n- numpy 1.26.4", "- CPU: AMD EPYC, 2 cores, no GPU\n- numpy 2.0.0"):
         with pytest.raises(ValueError, match="not on the same machine"):
             update(old, FRESH.replace("- CPU: new", other), "now")
+
+
+GOALS_OLD = OLD + """
+## Goals
+
+Measured on 2026-01-01T00:00:00 UTC.
+
+| what | goal | measured | | command |
+|---|---|---|---|---|
+| int8 NME change | <= +0.10 points | +0.036 points | met | `a` |
+| start-up | <= 0.5x | 0.58x | NOT met | `b` |
+"""
+
+
+def test_a_partial_run_replaces_only_the_goal_rows_it_measured() -> None:
+    fresh = FRESH.replace("- CPU: new", "- CPU: old") + """
+## Goals
+
+| what | goal | measured | | command |
+|---|---|---|---|---|
+| int8 NME change | <= +0.10 points | +0.020 points | met | `a` |
+| a new goal | <= 1 | 0.5 | met | `c` |
+"""
+    merged = update(GOALS_OLD, fresh, "2026-02-02T00:00:00")
+    goals = merged.split("## Goals")[1]
+    assert "+0.020 points" in goals and "+0.036 points" not in goals
+    assert "| start-up | <= 0.5x | 0.58x | NOT met | `b` |" in goals  # not re-measured: kept as it was
+    assert "| a new goal |" in goals
+    assert "Measured on 2026-01-01T00:00:00 UTC." in goals
+    assert "Rows re-measured on 2026-02-02T00:00:00 UTC: int8 NME change, a new goal." in goals
+    assert goals.index("| start-up |") < goals.index("Rows re-measured")  # the note follows the whole table
+
+
+class _Config:
+    """What benchmarks.conftest.selection reads of a pytest config."""
+
+    def __init__(self, start, args, keyword="", markexpr="", full=False) -> None:
+        from types import SimpleNamespace
+
+        self.invocation_params = SimpleNamespace(dir=start)
+        self.args, self._options = args, {"keyword": keyword, "markexpr": markexpr, "full": full}
+
+    def getoption(self, name):
+        return self._options[name]
+
+
+def test_a_narrowed_run_is_partial() -> None:
+    from pathlib import Path
+
+    from benchmarks.conftest import selection
+
+    root = Path(__file__).resolve().parents[1]
+    assert selection(_Config(root, ["benchmarks/"])) == "default"
+    assert selection(_Config(root / "benchmarks", [str(root / "benchmarks")], full=True)) == "full"
+    assert selection(_Config(root, ["benchmarks/test_accuracy.py"])) == "partial"
+    assert selection(_Config(root, ["benchmarks/test_goals.py::test_startup"])) == "partial"
+    assert selection(_Config(root, ["benchmarks"], keyword="2dfan-lite")) == "partial"
+    assert selection(_Config(root, ["benchmarks"], markexpr="int8")) == "partial"
