@@ -1,6 +1,8 @@
 """RESULTS.md, partly re-measured: replace the sections a new run has and keep the others (report --update)."""
 from __future__ import annotations
 
+from itertools import takewhile
+
 
 def sections(markdown: str) -> tuple[str, dict[str, str]]:
     """The text before the first ``## `` heading, and each section keyed by its heading line."""
@@ -37,8 +39,8 @@ def merge_goals(old: str, fresh: str, when: str) -> str:
     rows.update(again)
     lines = old.rstrip("\n").splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("| "))
-    end = first + 2 + sum(1 for line in lines[first + 2:] if line.startswith("| "))
-    names = ", ".join(k[2:] for k in again)
+    end = first + 2 + sum(1 for _ in takewhile(lambda line: line.startswith("| "), lines[first + 2:]))
+    names = "; ".join(k[2:] for k in again)  # a goal's name may hold commas
     merged = lines[:first + 2] + list(rows.values()) + ["", f"Rows re-measured on {when}: {names}."] + lines[end:]
     return "\n".join(merged) + "\n"
 
@@ -60,10 +62,10 @@ def update(existing: str, fresh: str, when: str, other_machine: bool = False) ->
     if changed and not other_machine:
         raise ValueError("the new run is not on the same machine and versions; re-run everything "
                          f"(bash tools/benchmark.sh), or add --other-machine: {changed}")
-    facts = "; ".join(f"{k} {v}" if k != "CPU" else v for k, v in after.items())
     if changed:
+        facts = "; ".join(f"{k} {v}" if k != "CPU" else v for k, v in after.items())
         for heading, text in list(new.items()):
-            if heading not in ("## Machine", GOALS):
+            if heading != "## Machine" and not (heading == GOALS and GOALS in old):  # merged rows say it below
                 title, _, body = text.partition("\n\n")
                 new[heading] = f"{title}\n\nMeasured on {when} UTC on another machine than the sections above: {facts}.\n\n{body}"
     if GOALS in new and GOALS in old:

@@ -86,7 +86,7 @@ def test_a_partial_run_replaces_only_the_goal_rows_it_measured() -> None:
     assert "| start-up | <= 0.5x | 0.58x | NOT met | `b` |" in goals  # not re-measured: kept as it was
     assert "| a new goal |" in goals
     assert "Measured on 2026-01-01T00:00:00 UTC." in goals
-    assert "Rows re-measured on 2026-02-02T00:00:00 UTC: int8 NME change, a new goal." in goals
+    assert "Rows re-measured on 2026-02-02T00:00:00 UTC: int8 NME change; a new goal." in goals
     assert goals.index("| start-up |") < goals.index("Rows re-measured")  # the note follows the whole table
 
 
