@@ -62,13 +62,15 @@ def update(existing: str, fresh: str, when: str, other_machine: bool = False) ->
     if changed and not other_machine:
         raise ValueError("the new run is not on the same machine and versions; re-run everything "
                          f"(bash tools/benchmark.sh), or add --other-machine: {changed}")
+    # a run that measured every goal row replaces the table whole; one that measured some merges them row by row
+    merge = GOALS in new and GOALS in old and not _table_rows(old[GOALS]).keys() <= _table_rows(new[GOALS]).keys()
     if changed:
         facts = "; ".join(f"{k} {v}" if k != "CPU" else v for k, v in after.items())
         for heading, text in list(new.items()):
-            if heading != "## Machine" and not (heading == GOALS and GOALS in old):  # merged rows say it below
+            if heading != "## Machine" and not (heading == GOALS and merge):  # merged rows say it below
                 title, _, body = text.partition("\n\n")
                 new[heading] = f"{title}\n\nMeasured on {when} UTC on another machine than the sections above: {facts}.\n\n{body}"
-    if GOALS in new and GOALS in old:
+    if merge:
         where_rows = f" (on {after.get('CPU', 'another machine')}; versions as in the sections measured then)"
         new[GOALS] = merge_goals(old[GOALS], new[GOALS], f"{when} UTC" + (where_rows if changed else ""))
     new.pop("## Machine", None)

@@ -90,6 +90,24 @@ def test_a_partial_run_replaces_only_the_goal_rows_it_measured() -> None:
     assert goals.index("| start-up |") < goals.index("Rows re-measured")  # the note follows the whole table
 
 
+def test_a_run_that_measured_every_goal_replaces_the_table() -> None:
+    fresh = FRESH.replace("- CPU: new", "- CPU: old") + """
+## Goals
+
+| what | goal | measured | | command |
+|---|---|---|---|---|
+| int8 NME change | <= +0.10 points | +0.020 points | met | `a` |
+| start-up | <= 0.5x | 0.55x | NOT met | `b` |
+| a new goal | <= 1 | 0.5 | met | `c` |
+"""
+    goals = update(GOALS_OLD, fresh, "2026-02-02T00:00:00").split("## Goals")[1]
+    assert "0.55x" in goals and "0.58x" not in goals and "| a new goal |" in goals
+    assert "Measured on 2026-01-01" not in goals and "Rows re-measured" not in goals
+    other = update(GOALS_OLD.replace("- CPU: old", "- CPU: Intel Xeon"), fresh.replace("- CPU: old", "- CPU: AMD EPYC"),
+                   "2026-02-02T00:00:00", other_machine=True).split("## Goals")[1]
+    assert "Measured on 2026-02-02T00:00:00 UTC on another machine than the sections above: AMD EPYC." in other
+
+
 class _Config:
     """What benchmarks.conftest.selection reads of a pytest config."""
 
