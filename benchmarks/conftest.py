@@ -146,6 +146,13 @@ def model_params(model: str) -> tuple[dict[str, np.ndarray], str]:
     return job.params(), job.fingerprint
 
 
+def current(entry) -> bool:
+    """False for an int8 file made by an older recipe (it is quantized again)."""
+    from fanzoo.export.quantize import INT8_RECIPE, recipe_of
+
+    return entry.precision != "int8" or recipe_of(entry) == INT8_RECIPE
+
+
 @cache
 def artifact_dir(model: str, fmt: str, precision: str = "fp32") -> Path:
     """CACHE/<model>/ holding model.<fmt> exported once from weights_job(model), and its int8 copy if asked."""
@@ -161,7 +168,8 @@ def artifact_dir(model: str, fmt: str, precision: str = "fp32") -> Path:
     key = artifact_key(fmt, precision)
     try:
         manifest = read_manifest(folder)
-        if manifest.weights_sha256 == job.fingerprint and (folder / manifest.entry(key).file).is_file():
+        entry = manifest.entry(key)
+        if manifest.weights_sha256 == job.fingerprint and (folder / entry.file).is_file() and current(entry):
             return folder
     except FanzooError:
         pass
@@ -301,9 +309,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         return
     from .goals import goal_rows
 
-    chosen = selection(config)
-    rows = goal_rows([b.as_dict(include_data=False) for b in session.benchmarks],
-                     None if chosen == "partial" else time.time() - _STARTED, chosen == "full")
+    rows = goal_rows([b.as_dict(include_data=False) for b in session.benchmarks], selection(config),
+                     time.time() - _STARTED)
     if not rows:
         return
     terminalreporter.section("fanzoo goals (side by side in this run)")

@@ -61,8 +61,10 @@ def precision_choice(benchmarks: list[dict], model: str) -> tuple[str, str] | No
     return "fp32", f"{speed}, NME {change:+.2f} points"
 
 
-def goal_rows(benchmarks: list[dict], duration_s: float | None, full: bool, cpu_s: float | None = None,
+def goal_rows(benchmarks: list[dict], selection: str, duration_s: float | None, cpu_s: float | None = None,
               load: list[float] | None = None) -> list[dict]:
+    """The goal rows a run measured. ``selection`` is the run's ("full", "default" or "partial"): a partial run's
+    duration says nothing about the default selection's, so it has no duration row."""
     from fanzoo.plugins import get_model
 
     rows = []
@@ -121,7 +123,8 @@ def goal_rows(benchmarks: list[dict], duration_s: float | None, full: bool, cpu_
         rows.append(_row("FAN-4 int8 against fp32, landmark shift on held-out real faces (seeded weights)", "measured",
                          f"mean {shift['shift_mean_heatmap_px']:.3f}, max {shift['shift_max_heatmap_px']:.2f} heatmap px",
                          None, "pytest benchmarks/test_accuracy.py -k 'landmark_shift and 2dfan4'"))
-    if duration_s is not None:
+    full = selection == "full"
+    if duration_s is not None and selection != "partial":
         minutes = duration_s / 60
         extra = [f"{cpu_s / 60:.1f} min of CPU time" if cpu_s else "",
                  f"load average {load[-1]:.1f} at the end" if load else "", "this was --full" if full else ""]

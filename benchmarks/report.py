@@ -113,9 +113,8 @@ def render(data: dict) -> str:
               "There are no trained FAN-4 weights here: FAN-4's int8 cost is a landmark shift against fp32, not an NME.",
               ""]
     benchmarks = data["benchmarks"]
-    # a partial run's duration is not the default selection's: no row for it
-    goals = goal_rows(benchmarks, None if chosen == "partial" else machine.get("duration_s"), chosen == "full",
-                      machine.get("cpu_s"), machine.get("load_average_at_end"))
+    goals = goal_rows(benchmarks, chosen, machine.get("duration_s"), machine.get("cpu_s"),
+                      machine.get("load_average_at_end"))
     if goals:
         lines.extend(["## Goals", "", "| what | goal | measured | | command |", "|---|---|---|---|---|"])
         lines += [f"| {g['what']} | {g['goal']} | {g['measured']} | {g['met']} | `{g['command']}` |" for g in goals]

@@ -58,6 +58,29 @@ def test_manifest_records_precision_calibration_and_error(quantized: Path) -> No
     assert manifest.tolerance_of("onnx") == manifest.tolerance
 
 
+def test_an_int8_file_of_an_older_recipe_is_made_again(quantized: Path, tmp_path: Path,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    from fanzoo.artifacts import _usable
+
+    key = artifact_key("onnx", "int8")
+    current = read_manifest(quantized)
+    assert current.entry(key).quantization["recipe"] == quantize.INT8_RECIPE
+    assert _usable(quantized, key, current.tag, current.weights_sha256) == current and not caplog.records
+    older = tmp_path / "2dfan-lite"
+    shutil.copytree(quantized, older)
+    doc = json.loads((older / "MANIFEST.json").read_text())
+    del doc["artifacts"][key]["quantization"]["recipe"]  # as files were written before recipes were numbered
+    (older / "MANIFEST.json").write_text(json.dumps(doc))
+    # fanzoo's cache (a tag and weights to match): not used, so it is quantized again, and said
+    assert _usable(older, key, current.tag, current.weights_sha256) is None
+    assert "recipe 1, not the current" in caplog.text and "making it again" in caplog.text
+    caplog.clear()
+    # a folder the user chose: used, with a warning; the fp32 file of the same folder is not affected
+    assert _usable(older, key, None, None) is not None and "used as it is" in caplog.text
+    caplog.clear()
+    assert _usable(older, "onnx", current.tag, current.weights_sha256) is not None and not caplog.records
+
+
 def test_int8_model_is_quantized_and_within_its_tolerance(quantized: Path) -> None:
     import onnx
     import onnxruntime as ort

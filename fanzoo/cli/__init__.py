@@ -96,7 +96,11 @@ def main() -> None:
         # OpenCV logs a warning and an error line of its own for each damaged file; fanzoo already says it in one
         os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
     from ..plugins import plugins
+    from .quick_exit import finish
 
     plugins(warn=False).add_commands(cli)  # a plugin's failure is reported once the command line is parsed
-    cli(prog_name="fanzoo")
+    try:
+        cli(prog_name="fanzoo")  # click's standalone mode ends every run with SystemExit
+    except SystemExit as done:
+        finish(done.code)
 

@@ -42,6 +42,16 @@ INT8_MIN_TOLERANCE = 0.05
 INT8_MAX_ERROR = 0.5
 ROLES = ("stem", "head")  # layers that can be kept in fp32, found in the graph (names differ between exports)
 CALIBRATION_BATCH = 8
+# How an int8 file is made, numbered: a file from an older recipe is remade, not reused (fanzoo's cache keys
+# on the weights and the fp32 file only). 1: calibration crops cut from the landmarks' tight box (files carry
+# no number); 2: crops framed as the model's training boxes frame a face, 7-bit weights, MinMax (2026-12-02).
+INT8_RECIPE = 2
+
+
+def recipe_of(entry: ArtifactEntry) -> int:
+    """The recipe an int8 entry was made by (1: made before recipes were recorded)."""
+    recipe = (entry.quantization or {}).get("recipe", 1)
+    return recipe if isinstance(recipe, int) and not isinstance(recipe, bool) else 1
 
 
 def roles(model: Any) -> dict[str, list[str]]:
@@ -225,6 +235,7 @@ def quantize_folder(spec: ModelSpec, source: Path, dest: Path | None = None,
                               precision="int8", tolerance=tolerance, quantization={
                                   "method": "onnxruntime quantize_static: QDQ, MinMax calibration, uint8 activations, "
                                             "per-channel int8 weights in a 7-bit range (no saturation without VNNI)",
+                                  "recipe": INT8_RECIPE,
                                   "source_sha256": fp32_entry.sha256,
                                   "calibration": dict(cal.description),
                                   "kept_fp32": {role: found[role] for role in keep},
@@ -246,4 +257,4 @@ def quantize_folder(spec: ModelSpec, source: Path, dest: Path | None = None,
     return new
 
 
-__all__ = ["quantize_folder", "roles", "INT8_FILE", "INT8_KEY", "INT8_MAX_ERROR"]
+__all__ = ["quantize_folder", "roles", "recipe_of", "INT8_FILE", "INT8_KEY", "INT8_MAX_ERROR", "INT8_RECIPE"]
