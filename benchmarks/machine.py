@@ -69,6 +69,14 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def bench_threads() -> int:
+    return int(os.environ.get("FANZOO_BENCH_THREADS") or usable_cores())
+
+
+# every runtime gets the same number of threads (the cores this process may use), stated in the results
+THREADS = bench_threads()
+
+
 def facts() -> dict:
     lines = _cpuinfo()
     return {"cpu": cpu_model(lines), "cores": os.cpu_count(), "usable_cores": usable_cores(),
