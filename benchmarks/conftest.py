@@ -122,19 +122,13 @@ def model_params(model: str) -> tuple[dict[str, np.ndarray], str]:
     return job.params(), job.fingerprint
 
 
-def current(entry) -> bool:
-    """False for an int8 file made by an older recipe (it is quantized again)."""
-    from fanzoo.export.quantize import INT8_RECIPE, recipe_of
-
-    return entry.precision != "int8" or recipe_of(entry) == INT8_RECIPE
-
-
 @cache
 def artifact_dir(model: str, fmt: str, precision: str = "fp32") -> Path:
     """CACHE/<model>/ holding model.<fmt> exported once from weights_job(model), and its int8 copy if asked."""
     from fanzoo.errors import FanzooError
     from fanzoo.export.exporter import export_model
     from fanzoo.export.manifest import read_manifest
+    from fanzoo.export.quantize import is_current
     from fanzoo.plugins import get_model
     from fanzoo.precision import artifact_key
 
@@ -145,7 +139,7 @@ def artifact_dir(model: str, fmt: str, precision: str = "fp32") -> Path:
     try:
         manifest = read_manifest(folder)
         entry = manifest.entry(key)
-        if manifest.weights_sha256 == job.fingerprint and (folder / entry.file).is_file() and current(entry):
+        if manifest.weights_sha256 == job.fingerprint and (folder / entry.file).is_file() and is_current(entry):
             return folder
     except FanzooError:
         pass

@@ -76,18 +76,17 @@ def _usable(folder: Path, key: str, tag: str | None, fingerprint: str | None) ->
         return None
     if fingerprint is not None and manifest.weights_sha256 != fingerprint:
         return None
-    if manifest.entry(key).precision == "int8":  # made by the current recipe?
-        from .export.quantize import INT8_RECIPE, recipe_of
+    entry = manifest.entry(key)
+    if entry.precision != FP32:  # a quantized file: made by the current recipe?
+        from .export.quantize import INT8_RECIPE, is_current, recipe_of
 
-        recipe = recipe_of(manifest.entry(key))
-        if recipe != INT8_RECIPE:
+        if not is_current(entry):
+            said = f"{entry.file} in {folder} was made by int8 recipe {recipe_of(entry)}, not the current {INT8_RECIPE}"
             if tag is not None:  # fanzoo's own cache: made again
-                log.warning("%s in %s was made by int8 recipe %d, not the current %d: making it again",
-                            manifest.entry(key).file, folder, recipe, INT8_RECIPE)
+                log.warning("%s: making it again", said)
                 return None
             # a folder the user chose: their file, used as it is, but not silently
-            log.warning("%s in %s was made by int8 recipe %d, not the current %d (used as it is; `fanzoo export "
-                        "--precision int8` makes a current one)", manifest.entry(key).file, folder, recipe, INT8_RECIPE)
+            log.warning("%s (used as it is; `fanzoo export --precision int8` makes a current one)", said)
     return manifest
 
 

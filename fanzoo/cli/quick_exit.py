@@ -21,10 +21,8 @@ def exit_code(code: object) -> int:
     """The status ``sys.exit(code)`` would give: None is 0, an int itself, anything else printed and 1."""
     if code is None:
         return 0
-    if isinstance(code, int) and not isinstance(code, bool):
-        return code & 0xFF
-    if isinstance(code, bool):
-        return int(code)
+    if isinstance(code, int):  # a bool too: True is 1
+        return int(code) & 0xFF
     print(code, file=sys.stderr)
     return 1
 

@@ -54,6 +54,11 @@ def recipe_of(entry: ArtifactEntry) -> int:
     return recipe if isinstance(recipe, int) and not isinstance(recipe, bool) else 1
 
 
+def is_current(entry: ArtifactEntry) -> bool:
+    """False for an int8 entry made by an older recipe: it is to be quantized again (fp32 entries are current)."""
+    return entry.precision != "int8" or recipe_of(entry) == INT8_RECIPE
+
+
 def roles(model: Any) -> dict[str, list[str]]:
     """Node names by role: ``stem`` consumes the network input (with weights), ``head`` writes a network output."""
     weights = {i.name for i in model.graph.initializer}
@@ -257,4 +262,4 @@ def quantize_folder(spec: ModelSpec, source: Path, dest: Path | None = None,
     return new
 
 
-__all__ = ["quantize_folder", "roles", "recipe_of", "INT8_FILE", "INT8_KEY", "INT8_MAX_ERROR", "INT8_RECIPE"]
+__all__ = ["quantize_folder", "roles", "recipe_of", "is_current", "INT8_FILE", "INT8_KEY", "INT8_MAX_ERROR", "INT8_RECIPE"]
