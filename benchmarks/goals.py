@@ -15,6 +15,9 @@ QUICK_MINUTES = 15
 SIDE = "pytest benchmarks/test_goals.py -k 'side_by_side and {model}'"
 PROCESS = "pytest benchmarks/test_goals.py -k test_process"
 STARTUP = "pytest benchmarks/test_goals.py -k 'startup and {model}'"
+# a contender of the start-up test: the floor under any Python process that decodes a photo and runs an ONNX model
+LIBRARY_MODULES = ("numpy", "cv2", "onnxruntime")
+LIBRARIES = "python importing numpy, cv2 and onnxruntime, nothing else"
 NME = "fanzoo evaluate ../shared/data/300w/testset/helen --precision {precision}"
 
 
@@ -112,12 +115,7 @@ def goal_rows(benchmarks: list[dict], selection: str, duration_s: float | None, 
     for model in ("2dfan4", "2dfan-lite"):
         start = _find(benchmarks, "startup", model)
         if start and "process fp32, baseline" in start["medians_s"]:
-            t = start["medians_s"]
-            warm = t["one face in a warm process"]
-            now, before = t["process fp32"] - warm, t["process fp32, baseline"] - warm
-            rows.append(_row(f"{model}: process start to first face (process - the face's own time)",
-                             "<= 0.5x the baseline's", f"{now / before:.2f}x ({ms(now)} vs {ms(before)} ms)",
-                             now / before <= 0.5, STARTUP.format(model=model)))
+            rows.append(_startup_row(model, start["medians_s"]))
     shift = _find(benchmarks, "int8-shift", "2dfan4")
     if shift:
         rows.append(_row("FAN-4 int8 against fp32, landmark shift on held-out real faces (seeded weights)", "measured",
@@ -133,3 +131,18 @@ def goal_rows(benchmarks: list[dict], selection: str, duration_s: float | None, 
                          f"{minutes:.1f} min" + (f" ({note})" if note else ""),
                          None if full else minutes <= QUICK_MINUTES, "pytest benchmarks/"))
     return rows
+
+
+def _startup_row(model: str, t: dict[str, float]) -> dict:
+    """The issue's start-up goal ("at most half of today's") was set by FAN-4's 0.8 s before its first face;
+    2dfan-lite's row is measured beside it, with the floor that three library imports alone put under it."""
+    warm = t["one face in a warm process"]
+    now, before = t["process fp32"] - warm, t["process fp32, baseline"] - warm
+    measured = f"{now / before:.2f}x ({ms(now)} vs {ms(before)} ms)"
+    if LIBRARIES in t:
+        floor = t[LIBRARIES]
+        measured += f"; importing {', '.join(LIBRARY_MODULES)} alone: {ms(floor)} ms ({floor / before:.2f}x)"
+    what = f"{model}: process start to first face (process - the face's own time)"
+    if model == "2dfan4":
+        return _row(what, "<= 0.5x the baseline's", measured, now / before <= 0.5, STARTUP.format(model=model))
+    return _row(what, "measured (the goal is FAN-4's)", measured, None, STARTUP.format(model=model))

@@ -19,6 +19,7 @@ import pytest
 
 from .baseline import baseline_command, baseline_folder
 from .conftest import CACHE, THREADS, artifact_dir
+from .goals import LIBRARIES, LIBRARY_MODULES
 from .scenes import FACE_BOX, PHOTO, tiled
 from .test_latency import sessions
 
@@ -116,6 +117,12 @@ def process(args: list[str], env: dict[str, str] | None = None) -> None:
         raise RuntimeError(f"fanzoo {' '.join(args[:3])} failed: {out.stderr[-500:]}")
 
 
+def python_process(code: str) -> None:
+    out = subprocess.run([sys.executable, "-c", code], env=process_env(), capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"python -c {code!r} failed: {out.stderr[-500:]}")
+
+
 def cli_contenders(model: str, args: list[str], precisions: tuple[str, ...], tmp: Path,
                    cold: bool = False, baseline: bool = True) -> dict[str, Callable[[], None]]:
     """`fanzoo predict` processes: this tree with its ONNX Runtime graph cache, without it (``cold``), and the
@@ -171,6 +178,8 @@ def test_startup(benchmark, model: str, smoke: bool, tmp_path: Path) -> None:
     predictor = predictor_for(model, "fp32")
     photo = read_image(PHOTO)
     contenders["one face in a warm process"] = untimed(lambda: predictor.predict(photo, [FACE_BOX]))
+    # the floor under any Python process that reads a photo and runs an ONNX model: these three imports
+    contenders[LIBRARIES] = lambda: python_process(f"import {', '.join(LIBRARY_MODULES)}")
     benchmark.group = f"start-up: {model}, 1 face"
     # 9 rounds: the goal subtracts two medians (the process and the warm face), and 5 rounds of each read FAN-4's
     # ratio anywhere from 0.44 to 0.81 in three runs within ten minutes on a 2-core VM (2026-12-03)
