@@ -102,3 +102,12 @@ def test_package_artifacts_are_cached_in_fanzoo_home(monkeypatch: pytest.MonkeyP
     run(BUNDLED / "model.onnx", True, monkeypatch)
     assert not (BUNDLED / graph_cache.FOLDER).exists()
     assert list((isolated_home / "ort-cache").rglob(graph_cache.GRAPH))
+
+
+def test_cpu_sessions_plan_no_memory_pattern(artifact: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CPU setting holds both when the graph is optimized and saved and when the saved graph is loaded."""
+    monkeypatch.setenv(graph_cache.DISABLE_ENV, "1")
+    for expected_entries in (0, 1):  # first optimizes and saves, then loads the saved graph
+        assert len(cached_files(artifact)) == expected_entries
+        session = OnnxRuntimeBackend().load(artifact, threads=1)
+        assert session._session.get_session_options().enable_mem_pattern is False
