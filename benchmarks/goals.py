@@ -100,11 +100,7 @@ def goal_rows(benchmarks: list[dict], selection: str, duration_s: float | None, 
             rows.append(_row(f"{model} int8, NME change on the HELEN test", "<= +0.10 points", f"{change:+.3f} points",
                              change <= NME_BUDGET, NME.format(precision="int8") + f" --model {model} (and fp32)"))
     if fan:
-        t = fan["medians_s"]
-        over = (t["end-to-end fp32"] - t["network fp32"]) / t["network fp32"]
-        rows.append(_row("FAN-4 fp32 pipeline overhead (end to end - network)", "<= 5% of network",
-                         f"{100 * over:.1f}% ({ms(t['end-to-end fp32'])} vs {ms(t['network fp32'])} ms, 8 faces)",
-                         over <= 0.05, SIDE.format(model="2dfan4")))
+        rows.append(_overhead_row(fan))
     proc = _find(benchmarks, "process", "2dfan4")
     if proc:
         t = proc["medians_s"]
@@ -146,3 +142,19 @@ def _startup_row(model: str, t: dict[str, float]) -> dict:
     if model == "2dfan4":
         return _row(what, "<= 0.5x the baseline's", measured, now / before <= 0.5, STARTUP.format(model=model))
     return _row(what, "measured (the goal is FAN-4's)", measured, None, STARTUP.format(model=model))
+
+
+def _overhead_row(fan: dict) -> dict:
+    """End to end minus network, relative to the network: measured inside each end-to-end call where the run
+    timed its network part (one load for both), else as the difference of the two contenders' medians."""
+    what, goal = "FAN-4 fp32 pipeline overhead (end to end - network)", "<= 5% of network"
+    inside = (fan.get("overhead_in_call") or {}).get("fp32")
+    if inside:
+        over = inside["overhead"]
+        measured = (f"{100 * over:.1f}% (median of {inside['calls']} calls, {fan['faces']} faces: "
+                    f"{ms(inside['end_to_end_s'])} ms, of which the network {ms(inside['network_s'])} ms)")
+    else:
+        t = fan["medians_s"]
+        over = (t["end-to-end fp32"] - t["network fp32"]) / t["network fp32"]
+        measured = f"{100 * over:.1f}% ({ms(t['end-to-end fp32'])} vs {ms(t['network fp32'])} ms, {fan['faces']} faces)"
+    return _row(what, goal, measured, over <= 0.05, SIDE.format(model="2dfan4"))

@@ -29,3 +29,21 @@ def test_a_run_without_the_baseline_has_no_start_up_row() -> None:
     record = _startup("2dfan4", 0.3, 0.6)
     del record["extra_info"]["medians_s"]["process fp32, baseline"]
     assert _rows(record) == {}
+
+
+def _side_by_side(inside: dict | None) -> dict:
+    info = {"kind": "side-by-side", "model": "2dfan4", "faces": 8,
+            "medians_s": {"end-to-end fp32": 1.70, "network fp32": 1.60, "network int8": 0.9, "end-to-end int8": 0.95}}
+    if inside is not None:
+        info["overhead_in_call"] = {"fp32": inside}
+    return {"extra_info": info}
+
+
+def test_pipeline_overhead_is_taken_inside_each_call_where_the_run_timed_it() -> None:
+    inside = {"calls": 5, "end_to_end_s": 1.62, "network_s": 1.60, "overhead": 0.0125}
+    row = _rows(_side_by_side(inside))["FAN-4 fp32 pipeline overhead (end to end - network)"]
+    assert row["met"] == "met"
+    assert row["measured"] == "1.2% (median of 5 calls, 8 faces: 1,620 ms, of which the network 1,600 ms)"
+    # an older run without it: the two contenders' medians (here 6.2%: not met)
+    row = _rows(_side_by_side(None))["FAN-4 fp32 pipeline overhead (end to end - network)"]
+    assert row["met"] == "NOT met" and row["measured"].startswith("6.2% (1,700 vs 1,600 ms, 8 faces)")
