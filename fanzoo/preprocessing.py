@@ -22,6 +22,9 @@ def box_to_center_scale(box: Sequence[float], pre: Preprocessing = DEFAULT) -> t
     x1, y1, x2, y2 = (float(v) for v in box[:4])
     if not (np.isfinite([x1, y1, x2, y2]).all() and x2 > x1 and y2 > y1):
         raise InputError(f"a face box must be x1,y1,x2,y2 with x2 > x1 and y2 > y1, got {tuple(box[:4])}")
+    # (-1e308, 1e308) is finite but its width is not, and numpy would warn on the way to NaN
+    if not np.isfinite([x2 - x1, y2 - y1]).all():
+        raise InputError(f"a face box's width and height must be finite numbers, got {tuple(box[:4])}")
     center = np.array([x2 - (x2 - x1) / 2.0, y2 - (y2 - y1) / 2.0])
     center[1] -= (y2 - y1) * pre.center_y_offset
     scale = (x2 - x1 + y2 - y1) / pre.reference_scale

@@ -1,4 +1,4 @@
-"""benchmarks/goals.py: the start-up rows, from the medians a start-up test stores."""
+"""benchmarks/goals.py: the start-up and pipeline-overhead rows, from the medians and timings a run stores."""
 from __future__ import annotations
 
 from benchmarks.goals import LIBRARIES, goal_rows

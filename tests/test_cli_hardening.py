@@ -65,6 +65,7 @@ def test_export_out_that_cannot_be_written(a_file: Path) -> None:
     assert_one_line(result, 2, "--out")
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # a user would see numpy's warning above the error line
 @pytest.mark.parametrize("box", ["0,0,1e6,1e6", "0,0,1e308,1e308", "-1e308,-1e308,1e308,1e308"])
 def test_huge_boxes_are_one_line_per_file(box: str) -> None:
     result = run("predict", "--box", box, str(ASTRONAUT), str(ASTRONAUT))
