@@ -155,16 +155,19 @@ def process_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**env, **(extra or {})}
 
 
-def process(args: list[str], env: dict[str, str] | None = None) -> None:
-    out = subprocess.run([sys.executable, *CLI, *args], env=process_env(env), capture_output=True, text=True)
+def run_process(command: list[str], what: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+    """One measured process, in :func:`process_env`; its failure is an error naming ``what``."""
+    out = subprocess.run(command, env=process_env(env), capture_output=True, text=True, cwd=cwd)
     if out.returncode != 0:
-        raise RuntimeError(f"fanzoo {' '.join(args[:3])} failed: {out.stderr[-500:]}")
+        raise RuntimeError(f"{what} failed: {out.stderr[-500:]}")
+
+
+def process(args: list[str], env: dict[str, str] | None = None) -> None:
+    run_process([sys.executable, *CLI, *args], f"fanzoo {' '.join(args[:3])}", env)
 
 
 def python_process(code: str) -> None:
-    out = subprocess.run([sys.executable, "-c", code], env=process_env(), capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"python -c {code!r} failed: {out.stderr[-500:]}")
+    run_process([sys.executable, "-c", code], f"python -c {code!r}")
 
 
 def cli_contenders(model: str, args: list[str], precisions: tuple[str, ...], tmp: Path,
@@ -188,10 +191,7 @@ def cli_contenders(model: str, args: list[str], precisions: tuple[str, ...], tmp
 
 
 def _baseline(command: list[str], env: dict[str, str], args: list[str]) -> None:
-    out = subprocess.run([*command, *args], env=process_env(env), capture_output=True, text=True,
-                         cwd=baseline_folder())
-    if out.returncode != 0:
-        raise RuntimeError(f"baseline fanzoo failed: {out.stderr[-500:]}")
+    run_process([*command, *args], "baseline fanzoo", env, baseline_folder())
 
 
 @pytest.mark.int8
