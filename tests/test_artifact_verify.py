@@ -171,6 +171,11 @@ MANIFESTS = {
     "not json": "{",
     "deeply nested": "[" * 100_000 + "]" * 100_000,
     "file is a number": lambda d: with_file(5)(d),
+    "file holds a NUL": lambda d: with_file("model.onnx\x00")(d),  # found by test_fuzz_manifest in CI
+    "file holds a newline": lambda d: with_file("model\n.onnx")(d),
+    "file is empty": lambda d: with_file("")(d),
+    "depth path holds a NUL": lambda d: {**d, "depth_model": {"name": "r", "tag": "t", "path": "../r\x00"}},
+    "depth path is missing": lambda d: {**d, "depth_model": {"name": "r", "tag": "t"}},
     "artifacts is a list": lambda d: {**d, "artifacts": []},
     "sha256 is a number": lambda d: {**d, "artifacts": {"onnx": {**d["artifacts"]["onnx"], "sha256": 12}}},
     "sha256 is not hex": lambda d: {**d, "artifacts": {"onnx": {**d["artifacts"]["onnx"], "sha256": "z" * 64}}},

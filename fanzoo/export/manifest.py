@@ -178,6 +178,13 @@ def _check_fields(data: dict[str, Any], cls: type, where: str) -> None:
         raise ValueError(f"unknown field {(where + '.' if where else '') + unknown[0]!r} (written by another fanzoo?)")
 
 
+def _check_path_text(text: str, where: str) -> None:
+    """A name that becomes a path: the OS refuses NUL with an error of its own type, and a control character
+    in a file name is never one fanzoo wrote."""
+    if not text or any(ord(c) < 32 or c == "\x7f" for c in text):
+        raise ValueError(f"{where} {text!r:.60} is not a usable file name")
+
+
 def read_manifest(folder: Path | str) -> Manifest:
     """The folder's manifest, its schema checked field by field; :class:`ArtifactError` in one line otherwise
     (:class:`StaleManifestError` when it is merely from another schema version)."""
@@ -204,6 +211,11 @@ def read_manifest(folder: Path | str) -> Manifest:
                 raise ValueError(f"artifacts.{fmt} says its format is {entry['format']!r}")
             if not _SHA256.fullmatch(entry["sha256"]):
                 raise ValueError(f"artifacts.{fmt}.sha256 is not 64 lowercase hex digits")
+            _check_path_text(entry["file"], f"artifacts.{fmt}.file")
+        if data["depth_model"] is not None:
+            if "path" not in data["depth_model"]:
+                raise ValueError("depth_model.path is missing")
+            _check_path_text(data["depth_model"]["path"], "depth_model.path")
         data["artifacts"] = {k: ArtifactEntry(**v) for k, v in data["artifacts"].items()}
         return Manifest(**data)
     except ArtifactError:
