@@ -178,7 +178,7 @@ def _read(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
         return dict(scans)
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
         log.debug("cache of installed distributions %s ignored: %s", path, exc)
         return {}
 

@@ -78,7 +78,8 @@ def test_by_default_the_answers_live_in_the_installation_not_in_fanzoo_home(tmp_
         assert (cache / installed.CACHE_FILE).is_file() and not json.loads(done.stdout)["metadata_imported"]
 
 
-@pytest.mark.parametrize("content", ["not json", '{"scans": []}', '{"scans": {"k": {"versions": {"x": 1}}}}'])
+@pytest.mark.parametrize("content", ["not json", '{"scans": []}', '{"scans": {"k": {"versions": {"x": 1}}}}',
+                                     "[" * 100_000 + "]" * 100_000])
 def test_a_damaged_cache_is_ignored_and_replaced(tmp_path: Path, content: str) -> None:
     site, home = tmp_path / "site", tmp_path / "home"
     install(site, "fanzoo-demo")

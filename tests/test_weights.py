@@ -294,3 +294,15 @@ def test_a_missing_depth_network_is_named_before_any_work(isolated_home) -> None
         with pytest.raises(WeightsNotFoundError, match="no weights for tinyfan.local, the depth network tiny3d.local needs"):
             prepare("tiny3d", "onnx")
     assert not (isolated_home / "artifacts").exists()  # nothing was made
+
+
+@pytest.mark.parametrize("content", ["not json", "[]", '{"model": 1}', "[" * 100_000 + "]" * 100_000])
+def test_a_damaged_weights_record_is_one_error(isolated_home, content: str) -> None:
+    """The record beside imported weights is the user's file: whatever it holds ends in one WeightsError."""
+    from fanzoo.weights.store import read_record, record_path
+
+    path = record_path("2dfan4", "mine")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+    with pytest.raises(WeightsError, match="is damaged"):
+        read_record("2dfan4", "mine")

@@ -130,7 +130,7 @@ def load_shipped(spec: ModelSpec) -> ShippedGraph:
         if set(data) != known:
             raise ValueError(f"fields {sorted(set(data) ^ known)} do not belong")
         contract = GraphContract(**data)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: JSON nested beyond the parser's depth
         raise ArtifactError(f"{path} is damaged ({exc}); reinstall fanzoo") from exc
     if contract.model != spec.name or contract.task != spec.task:
         raise ArtifactError(f"{path} describes {contract.model}, not {spec.name}")

@@ -65,7 +65,7 @@ def read_record(model: str, tag: str) -> WeightsRecord | None:
         if not isinstance(data, dict) or set(data) != known or not all(isinstance(v, str) for v in data.values()):
             raise ValueError("unexpected fields")
         record = WeightsRecord(**data)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested beyond the parser's depth
         raise WeightsError(f"{path} is damaged ({exc}); import the weights again") from exc
     if (record.model, record.tag) != (model, tag):
         raise WeightsError(f"{path} describes {record.model}.{record.tag}; import the weights again")

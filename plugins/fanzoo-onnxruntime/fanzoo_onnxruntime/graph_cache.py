@@ -55,7 +55,7 @@ def artifact_sha256(path: Path) -> str:
         data = json.loads(memo.read_text())
         if data.get("identity") == identity:
             return str(data["sha256"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested too deep
         pass
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -117,7 +117,7 @@ def usable(folder: Path) -> Path | None:
             return None
         if all(_identity(folder / name) == value for name, value in files.items()):
             return folder / GRAPH
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested too deep
         pass
     return None
 

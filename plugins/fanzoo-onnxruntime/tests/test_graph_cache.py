@@ -68,7 +68,7 @@ def test_a_changed_artifact_gets_a_new_graph(artifact: Path, monkeypatch: pytest
     assert after != before  # keyed by the new sha256; the stale graph is removed
 
 
-@pytest.mark.parametrize("damage", ["graph", "truncated weights", "stamp"])
+@pytest.mark.parametrize("damage", ["graph", "truncated weights", "stamp", "deep stamp"])
 def test_a_damaged_cache_entry_is_replaced(artifact: Path, damage: str, monkeypatch: pytest.MonkeyPatch,
                                            caplog: pytest.LogCaptureFixture) -> None:
     expected = run(artifact, True, monkeypatch)
@@ -78,8 +78,10 @@ def test_a_damaged_cache_entry_is_replaced(artifact: Path, damage: str, monkeypa
     elif damage == "truncated weights":  # mapped into memory, a short file must never be loaded
         with open(saved / graph_cache.WEIGHTS, "r+b") as f:
             f.truncate(1000)
-    else:
+    elif damage == "stamp":
         (saved / graph_cache.STAMP).write_text("{not json")
+    else:  # beyond the JSON parser's depth: RecursionError, not ValueError
+        (saved / graph_cache.STAMP).write_text("[" * 100_000 + "]" * 100_000)
     with caplog.at_level(logging.WARNING):
         again = run(artifact, True, monkeypatch)
     assert "ignoring the changed or incomplete cached graph" in caplog.text
