@@ -93,7 +93,7 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
             **video: Any) -> None:
     """Predict 68 landmarks for every face in INPUTS (images or folders, or one video file or stream URL)."""
     from .. import api
-    from ..batch import expand_paths
+    from ..batch import ImageReader, expand_paths, predict_read
     from ..detection import ALL_IMAGES, load_boxes_json, parse_box
     from ..video import is_video_source
 
@@ -150,38 +150,40 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
     single = len(paths) == 1 and not Path(inputs[0]).is_dir()
     check_output(output, single)
     check_outputs_before_work(paths, json_out, output, single, pts_dir)
-    predictor = api.load_predictor(
-        model or api.DEFAULT_MODEL, backend, device,
-        None if (given or by_name is not None) else (detector or api.DEFAULT_DETECTOR),
-        flip=flip, artifacts=artifacts, threads=threads, batch_size=batch_size, detector_options=detection,
-        announce=lambda msg: click.echo(msg, err=True), precision=precision)
-    header = {"model": predictor.spec.name, "weights": predictor.weights,
-              "backend": backend or predictor.spec.default_backend, "device": device,
-              "precision": precision or predictor.spec.default_precision, "flip": flip,
-              "dims": predictor.spec.landmarks_dims}
-    failed = total = 0
-    claims = OutputClaims(paths)
-    with ResultsJson(json_out, header) as results:
-        for result in predictor.predict_paths(paths, progress=True, boxes=boxes_for):
-            total += 1
-            if result.ok:
-                try:
-                    write_outputs(result, output, single, pts_dir, claims)
-                except (FanzooError, OSError, MemoryError) as exc:
-                    from dataclasses import replace
-                    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-                    if isinstance(exc, MemoryError):
-                        reason = "not enough memory"
-                    result = replace(result, error=f"writing outputs failed: {reason}")
-            results.add(result)
-            if not result.ok:
-                failed += 1
-                # most errors name their file already; the line names it once
-                named = str(result.error).startswith(str(result.path))
-                echo_line(f"error: {result.error}" if named else f"error: {result.path}: {result.error}", err=True)
-            elif json_out != "-":
-                n = len(result.faces)
-                echo_line(f"{result.path}: {n} face{'s' if n != 1 else ''}")
+    # the first images decode while the predictor loads; the reader's thread stops at the block's end, error or not
+    with ImageReader(paths) as reader:
+        predictor = api.load_predictor(
+            model or api.DEFAULT_MODEL, backend, device,
+            None if (given or by_name is not None) else (detector or api.DEFAULT_DETECTOR),
+            flip=flip, artifacts=artifacts, threads=threads, batch_size=batch_size, detector_options=detection,
+            announce=lambda msg: click.echo(msg, err=True), precision=precision)
+        header = {"model": predictor.spec.name, "weights": predictor.weights,
+                  "backend": backend or predictor.spec.default_backend, "device": device,
+                  "precision": precision or predictor.spec.default_precision, "flip": flip,
+                  "dims": predictor.spec.landmarks_dims}
+        failed = total = 0
+        claims = OutputClaims(paths)
+        with ResultsJson(json_out, header) as results:
+            for result in predict_read(predictor, reader, len(paths), progress=True, boxes=boxes_for):
+                total += 1
+                if result.ok:
+                    try:
+                        write_outputs(result, output, single, pts_dir, claims)
+                    except (FanzooError, OSError, MemoryError) as exc:
+                        from dataclasses import replace
+                        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                        if isinstance(exc, MemoryError):
+                            reason = "not enough memory"
+                        result = replace(result, error=f"writing outputs failed: {reason}")
+                results.add(result)
+                if not result.ok:
+                    failed += 1
+                    # most errors name their file already; the line names it once
+                    named = str(result.error).startswith(str(result.path))
+                    echo_line(f"error: {result.error}" if named else f"error: {result.path}: {result.error}", err=True)
+                elif json_out != "-":
+                    n = len(result.faces)
+                    echo_line(f"{result.path}: {n} face{'s' if n != 1 else ''}")
     if json_out is None and output is None and pts_dir is None:
         echo_line(NOT_SAVED_HINT, err=True)
     if failed:
