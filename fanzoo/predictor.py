@@ -119,9 +119,10 @@ class Predictor:
         """One :class:`fanzoo.batch.PathResult` per image file, in order, failures included.
 
         Folders expand to the images inside them (``recursive`` walks subfolders too). Files are decoded a
-        few at a time, so memory stays bounded on any number of files; a file that cannot be read or
-        predicted is a result with ``error`` set, and the others go on. ``boxes(path)`` may return the
-        faces' boxes of an image (in its pixels) to skip the detector, or None to detect.
+        few at a time (the next few by a thread of their own while the network runs on these), so memory
+        stays bounded on any number of files; a file that cannot be read or predicted is a result with
+        ``error`` set, and the others go on. ``boxes(path)`` may return the faces' boxes of an image (in
+        its pixels) to skip the detector, or None to detect.
         """
         from .batch import predict_paths
 
