@@ -7,7 +7,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -55,7 +54,12 @@ _RENAME_ATTEMPTS = 20
 
 
 def host_tag() -> str:
-    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+    if hasattr(os, "uname"):  # the same name socket.gethostname() gives, without importing socket at every start
+        name = os.uname().nodename
+    else:
+        import socket
+        name = socket.gethostname()
+    return re.sub(r"[^A-Za-z0-9-]", "-", name)[:40] or "host"
 
 
 def _alive(pid: int) -> bool:
