@@ -104,8 +104,8 @@ class ImageReader:
     made before the predictor decodes the first chunk while the predictor loads; ONNX Runtime holds the GIL
     while it creates a session, so only a decode that has already begun runs beside it, and for one such
     image the time to the first network run did not move measurably (medians 430 and 429 ms of 10).
-    At most two chunks are decoded at once (the caller's and the next), so memory stays bounded by
-    2 x CHUNK_PIXELS. Use it as an iterator, once; :meth:`close` (or the end of the iteration) stops the
+    At most two chunks are held at once (the caller's and the next), so memory stays bounded by two chunks
+    (each closes at CHUNK_IMAGES files or once it reaches CHUNK_PIXELS). Use it as an iterator, once; :meth:`close` (or the end of the iteration) stops the
     thread after the chunk it is decoding.
     """
 
