@@ -105,8 +105,8 @@ class ImageReader:
     while it creates a session, so only a decode that has already begun runs beside it, and for one such
     image the time to the first network run did not move measurably (medians 430 and 429 ms of 10).
     At most two chunks are held at once (the caller's and the next), so memory stays bounded by two chunks
-    (each closes at CHUNK_IMAGES files or once it reaches CHUNK_PIXELS). Use it as an iterator, once; :meth:`close` (or the end of the iteration) stops the
-    thread after the chunk it is decoding.
+    (each closes at CHUNK_IMAGES files or once it reaches CHUNK_PIXELS). Use it as an iterator, once;
+    :meth:`close` (or the end of the iteration) stops the thread after the chunk it is decoding.
     """
 
     def __init__(self, paths: Iterable[Path]) -> None:
