@@ -27,6 +27,10 @@ MAX_FULL_DECODE_PIXELS = 250_000_000
 # A file is read whole before decoding; larger ones are refused unread (a 16-bit 45 MP TIFF is 270 MB).
 MAX_FILE_BYTES = 512 << 20
 _JPEG_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+# Codecs asked to write RGB themselves, which spares a pass over the image (a 2560x2560 PNG: the first
+# conversion in a process took 6 to 65 ms). Only these two: OpenCV 4.11's TIFF decoder ignores the request
+# for 16-bit colour, so every other format is converted after decoding.
+_DECODES_RGB = ("JPEG", "PNG")
 
 
 @dataclass(frozen=True)
@@ -66,12 +70,12 @@ def _decode_factor(header: Header, max_pixels: int | None, name: str) -> int:
     return factor
 
 
-def _to_rgb8(image: np.ndarray, data: np.ndarray, max_pixels: int | None) -> tuple[np.ndarray, int]:
+def _to_rgb8(image: np.ndarray, data: np.ndarray, max_pixels: int | None, order: int) -> tuple[np.ndarray, int]:
     """uint8 RGB, reduced by a power of two when over ``max_pixels`` (before the conversions, which then
-    work on the small image)."""
+    work on the small image). ``order`` is the decode's IMREAD_COLOR_RGB flag, or 0: the codec wrote BGR."""
     if image.dtype not in (np.uint8, np.uint16):  # float or 32-bit TIFF and the like: OpenCV's own 8-bit conversion
         del image
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR | order)
         if image is None:
             raise InputError("cannot be converted to 8 bits")
     extra = 1
@@ -85,6 +89,8 @@ def _to_rgb8(image: np.ndarray, data: np.ndarray, max_pixels: int | None) -> tup
         image = (image >> 8).astype(np.uint8)  # keeps the full range (65535 -> 255); clipping would blow it out
     if image.ndim == 2 or image.shape[2] == 1:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB), extra
+    if order:
+        return (cv2.cvtColor(image, cv2.COLOR_RGBA2RGB) if image.shape[2] == 4 else image), extra
     return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB if image.shape[2] == 4 else cv2.COLOR_BGR2RGB), extra
 
 
@@ -110,7 +116,8 @@ def decode_image_bytes(data: bytes, name: str = "image",
     buffer = np.frombuffer(data, dtype=np.uint8)
     # IMREAD_COLOR (unlike IMREAD_UNCHANGED) applies the EXIF orientation and turns grey/alpha into BGR;
     # IMREAD_ANYDEPTH keeps 16-bit samples so they are scaled rather than left to the codec
-    flags = _JPEG_REDUCED[factor] if factor > 1 else cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR
+    order = cv2.IMREAD_COLOR_RGB if header.format in _DECODES_RGB else 0
+    flags = (_JPEG_REDUCED[factor] if factor > 1 else cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR) | order
     try:
         image = cv2.imdecode(buffer, flags)
         if image is None or image.size == 0:
@@ -118,7 +125,7 @@ def decode_image_bytes(data: bytes, name: str = "image",
         expected = math.ceil(header.width / factor) * math.ceil(header.height / factor)
         if image.shape[0] * image.shape[1] > expected:  # the decoder read another size than the header says
             raise InputError(f"{name} is not a readable image (its {header.format} header is inconsistent)")
-        rgb, extra = _to_rgb8(image, buffer, max_pixels)
+        rgb, extra = _to_rgb8(image, buffer, max_pixels, order)
     except cv2.error as exc:  # some codecs raise instead of returning None
         raise InputError(f"{name} is not a readable image ({exc.err})") from None
     except MemoryError:

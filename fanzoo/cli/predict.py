@@ -92,7 +92,6 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
             engine: str, address: str | None, results_dir: Path | None, precision: str | None,
             **video: Any) -> None:
     """Predict 68 landmarks for every face in INPUTS (images or folders, or one video file or stream URL)."""
-    from .. import api
     from ..batch import ImageReader, expand_paths, predict_read
     from ..detection import ALL_IMAGES, load_boxes_json, parse_box
     from ..video import is_video_source
@@ -101,6 +100,8 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
     if engine == "ray" and any(is_video_source(i) for i in inputs):
         raise click.UsageError("--engine ray aligns images; a video runs with the local engine")
     if any(is_video_source(i) for i in inputs):
+        from .. import api
+
         if boxes or boxes_json or pts_dir:
             raise click.UsageError("--box, --boxes-json and --pts apply to images; videos are tracked from detections")
         return predict_video_command(inputs, lambda: api.load_predictor(
@@ -150,8 +151,11 @@ def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, dev
     single = len(paths) == 1 and not Path(inputs[0]).is_dir()
     check_output(output, single)
     check_outputs_before_work(paths, json_out, output, single, pts_dir)
-    # the first images decode while the predictor loads; the reader's thread stops at the block's end, error or not
+    # the first images decode while the predictor loads (the reader starts before even the API is imported:
+    # decoding a large image takes longer than loading a session); its thread stops at the block's end
     with ImageReader(paths) as reader:
+        from .. import api
+
         predictor = api.load_predictor(
             model or api.DEFAULT_MODEL, backend, device,
             None if (given or by_name is not None) else (detector or api.DEFAULT_DETECTOR),
