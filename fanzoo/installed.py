@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .jsonparse import parse_json
+
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "FANZOO_INSTALLED_CACHE"
@@ -167,7 +169,7 @@ def _cache_path() -> Path | None:
 def _read(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
     """The kept answers by fingerprint; a file that is unreadable or malformed counts as none."""
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = parse_json(path.read_text(encoding="utf-8"))
         scans = raw["scans"]
         for answers in scans.values():  # checked here, so that a bad entry never reaches a caller
             for points in (answers.get("entry_points") or {}).values():
@@ -178,7 +180,7 @@ def _read(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
         return dict(scans)
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         log.debug("cache of installed distributions %s ignored: %s", path, exc)
         return {}
 

@@ -110,6 +110,18 @@ def _load_from(folder: Path):
     return ShippedGraph(folder, GraphContract(**json.loads((folder / CONTRACT_FILE).read_text())))
 
 
+@pytest.mark.parametrize("content", ["{not json", "[]", '{"schema_version": 1}', "[" * 100_000 + "]" * 100_000],
+                         ids=["not json", "a list", "fields missing", "nested too deeply"])
+def test_a_damaged_contract_is_one_error(content: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fanzoo.graphs
+    from fanzoo.errors import ArtifactError
+
+    (tmp_path / CONTRACT_FILE).write_text(content)
+    monkeypatch.setattr(fanzoo.graphs, "graph_folder", lambda spec: tmp_path)
+    with pytest.raises(ArtifactError, match="is damaged .*reinstall fanzoo"):
+        load_shipped(tiny_spec())
+
+
 def test_missing_graph_says_how_to_make_one() -> None:
     from dataclasses import replace
 

@@ -122,6 +122,18 @@ class TestResultsFolder:
         with pytest.raises(InputError, match="cannot read result shard .*theirs.parquet"):
             finished_paths(tmp_path, schema)
 
+    @pytest.mark.parametrize("metadata", [b"{not json", b"[1, 2]", b"[" * 100_000 + b"]" * 100_000],
+                             ids=["not json", "not an object", "nested too deeply"])
+    def test_a_shard_with_damaged_metadata_is_refused(self, tmp_path: Path, metadata: bytes) -> None:
+        import pyarrow.parquet as pq
+
+        from fanzoo.scale.results import METADATA_KEY, finished_paths, result_schema
+
+        table = self.pa.table({"path": ["/a.jpg"]}).replace_schema_metadata({METADATA_KEY: metadata})
+        pq.write_table(table, tmp_path / "part-0.parquet")
+        with pytest.raises(InputError, match="part-0.parquet has damaged fanzoo metadata"):
+            finished_paths(tmp_path, result_schema(2, AlignJob().identity()))
+
     def test_one_run_at_a_time_and_stale_temporary_files_go(self, tmp_path: Path) -> None:
         from fanzoo.scale.results import locked
 

@@ -209,7 +209,8 @@ def test_recipe_settings_change_named_fields_only() -> None:
     assert changed.loss == "weighted-mse" and changed.iterations == 2000 and changed.lr_floor == 0.0
     assert changed.augmentation.occlusion == 0.0 and changed.augmentation.blur_sigma == (1, 3)
     assert changed.augmentation.jpeg == base.augmentation.jpeg and changed.schedule == base.schedule
-    for bad, message in [("augmentation.wings=1", "unknown recipe setting"), ("iterations=many", "takes a int"),
-                         ("loss=l2", "unknown heatmap loss"), ("seed", "KEY=VALUE")]:
+    for bad, message in [("augmentation.wings=1", "unknown recipe setting"), ("iterations=many", "of type int, got 'many'"),
+                         ("loss=l2", "unknown heatmap loss"), ("seed", "KEY=VALUE"),
+                         ("iterations=" + "[" * 100_000 + "]" * 100_000, "of type int, got '\\[{56}\\.\\.\\.$")]:
         with pytest.raises(InputError, match=message):
             base.with_settings(parse_settings((bad,)))

@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import click
 
 from ..errors import InputError
+from ..jsonparse import parse_json
 from . import cli
 
 
@@ -29,8 +29,8 @@ def parse_settings(settings: tuple[str, ...]) -> dict[str, Any]:
         if not sep or not key:
             raise InputError(f"--set takes KEY=VALUE, got {item!r}")
         try:
-            parsed[key.strip()] = json.loads(text)
-        except json.JSONDecodeError:
+            parsed[key.strip()] = parse_json(text)
+        except ValueError:  # not JSON (or nested too deeply to be a setting): the text itself
             parsed[key.strip()] = text
     return parsed
 

@@ -1,7 +1,6 @@
 """Face detectors: the box type, the detector contract, and boxes given by the user."""
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ..errors import InputError
+from ..jsonparse import parse_json
 
 # load_boxes_json key for boxes that apply to every image
 ALL_IMAGES = "*"
@@ -108,12 +108,10 @@ def load_boxes_json(path: Path | str) -> dict[str, list[FaceBox]]:
     try:
         if path.stat().st_size > MAX_BOXES_JSON_BYTES:
             raise InputError(f"{path} is larger than {MAX_BOXES_JSON_BYTES >> 20} MiB; that is no boxes file")
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise InputError(f"cannot read boxes from {path}: {reason}") from None
-    except RecursionError:  # JSON nested deeper than the parser's stack
-        raise InputError(f"cannot read boxes from {path}: it is nested too deeply") from None
     if isinstance(data, list):
         data = {ALL_IMAGES: data}
     if not isinstance(data, dict):

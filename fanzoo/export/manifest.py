@@ -12,6 +12,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from ..atomic import atomic_write_text
 from ..errors import ArtifactError
+from ..jsonparse import parse_json
 from ..registry import Preprocessing, TensorSpec
 
 MANIFEST = "MANIFEST.json"
@@ -195,7 +196,7 @@ def read_manifest(folder: Path | str) -> Manifest:
     try:
         if path.stat().st_size > MAX_MANIFEST_BYTES:
             raise ValueError(f"it is larger than {MAX_MANIFEST_BYTES >> 20} MiB")
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise ValueError(f"it holds {_describe(type(data)) if data is not None else 'null'}, not an object")
         version = data.get("schema_version")
@@ -224,6 +225,5 @@ def read_manifest(folder: Path | str) -> Manifest:
         raise ArtifactError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise ArtifactError(f"{path} is damaged: not UTF-8 text ({exc.reason}); export the model again") from None
-    except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: JSON nested beyond the parser's depth
-        reason = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0]
-        raise ArtifactError(f"{path} is damaged: {reason}; export the model again") from None
+    except (ValueError, TypeError) as exc:
+        raise ArtifactError(f"{path} is damaged: {str(exc).splitlines()[0]}; export the model again") from None

@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from ..atomic import atomic_write_text
 from ..errors import ArtifactError
+from ..jsonparse import parse_json
 from ..weights.store import home, sha256_file
 from .manifest import MANIFEST, ArtifactEntry
 
@@ -52,10 +53,10 @@ def _record_path() -> Path:
 
 def _read_record() -> dict[str, list[str]]:
     try:
-        data = json.loads(_record_path().read_text(encoding="utf-8"))
+        data = parse_json(_record_path().read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError, RecursionError) as exc:
+    except (OSError, ValueError) as exc:
         log.warning("ignoring the unreadable record of verified artifacts %s (%s)", _record_path(), exc)
         return {}
     if not isinstance(data, dict):

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArtifactError
+from ..jsonparse import parse_json
 from ..registry import ModelSpec
 
 GRAPH_FILE = "graph.onnx"
@@ -122,7 +123,7 @@ def load_shipped(spec: ModelSpec) -> ShippedGraph:
         raise ArtifactError(f"{spec.name} has no weight-free graph in {folder}, so its weights cannot be bound "
                             "without NNabla; generate one with tools/make_graphs.py where NNabla is installed")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
             raise ValueError(f"schema version {data.get('schema_version') if isinstance(data, dict) else None}, "
                              f"expected {SCHEMA_VERSION}")
@@ -130,7 +131,7 @@ def load_shipped(spec: ModelSpec) -> ShippedGraph:
         if set(data) != known:
             raise ValueError(f"fields {sorted(set(data) ^ known)} do not belong")
         contract = GraphContract(**data)
-    except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: JSON nested beyond the parser's depth
+    except (ValueError, TypeError) as exc:
         raise ArtifactError(f"{path} is damaged ({exc}); reinstall fanzoo") from exc
     if contract.model != spec.name or contract.task != spec.task:
         raise ArtifactError(f"{path} describes {contract.model}, not {spec.name}")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..atomic import atomic_write_text
 from ..errors import WeightsError, WeightsNotFoundError
+from ..jsonparse import parse_json
 from ..registry import TAG_PATTERN, WeightTag
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -60,12 +61,12 @@ def read_record(model: str, tag: str) -> WeightsRecord | None:
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"))
         known = {f.name for f in fields(WeightsRecord)}
         if not isinstance(data, dict) or set(data) != known or not all(isinstance(v, str) for v in data.values()):
             raise ValueError("unexpected fields")
         record = WeightsRecord(**data)
-    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested beyond the parser's depth
+    except ValueError as exc:
         raise WeightsError(f"{path} is damaged ({exc}); import the weights again") from exc
     if (record.model, record.tag) != (model, tag):
         raise WeightsError(f"{path} describes {record.model}.{record.tag}; import the weights again")

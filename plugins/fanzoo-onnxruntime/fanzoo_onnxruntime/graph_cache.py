@@ -20,6 +20,8 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
+from fanzoo.jsonparse import parse_json
+
 log = logging.getLogger(__name__)
 
 DISABLE_ENV = "FANZOO_ORT_CACHE"  # "0" turns the cache off (to measure a cold start, say)
@@ -52,10 +54,10 @@ def artifact_sha256(path: Path) -> str:
     identity = [stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev]
     memo = _folder(path) / f"{path.name}.sha256.json"
     try:
-        data = json.loads(memo.read_text())
-        if data.get("identity") == identity:
+        data = parse_json(memo.read_text())
+        if isinstance(data, dict) and data.get("identity") == identity:
             return str(data["sha256"])
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested too deep
+    except (OSError, ValueError, KeyError, TypeError):
         pass
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -111,13 +113,13 @@ def usable(folder: Path) -> Path | None:
     the stamp holds each file's size, mtime, inode and ctime (any write moves the ctime, which no call can set).
     """
     try:
-        stamp = json.loads((folder / STAMP).read_text())
+        stamp = parse_json((folder / STAMP).read_text())
         files = stamp["files"]
         if not isinstance(files, dict) or GRAPH not in files:
             return None
         if all(_identity(folder / name) == value for name, value in files.items()):
             return folder / GRAPH
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested too deep
+    except (OSError, ValueError, KeyError, TypeError):
         pass
     return None
 

@@ -90,6 +90,17 @@ def test_a_damaged_cache_entry_is_replaced(artifact: Path, damage: str, monkeypa
     assert graph_cache.usable(rebuilt) is not None  # written again, whole
 
 
+@pytest.mark.parametrize("content", ["{not json", "[]", '"a string"', "[" * 100_000 + "]" * 100_000])
+def test_a_damaged_sha256_memo_is_computed_again(artifact: Path, content: str) -> None:
+    import hashlib
+
+    expected = hashlib.sha256(artifact.read_bytes()).hexdigest()
+    assert graph_cache.artifact_sha256(artifact) == expected  # writes the memo
+    (memo,) = artifact.parent.glob(f"{graph_cache.FOLDER}/*.sha256.json")
+    memo.write_text(content)
+    assert graph_cache.artifact_sha256(artifact) == expected
+
+
 def test_read_only_folder_caches_in_fanzoo_home(artifact: Path, monkeypatch: pytest.MonkeyPatch,
                                                 isolated_home: Path) -> None:
     writable = graph_cache._writable
