@@ -47,3 +47,21 @@ def test_pipeline_overhead_is_taken_inside_each_call_where_the_run_timed_it() ->
     # an older run without it: the two contenders' medians (here 6.2%: not met)
     row = _rows(_side_by_side(None))["FAN-4 fp32 pipeline overhead (end to end - network)"]
     assert row["met"] == "NOT met" and row["measured"].startswith("6.2% (1,700 vs 1,600 ms, 8 faces)")
+
+
+def _network(runtime: str, precision: str, batch: int, median: float) -> dict:
+    return {"extra_info": {"kind": "network", "model": "2dfan4", "runtime": runtime, "precision": precision,
+                           "batch": batch}, "stats": {"median": median}}
+
+
+def test_the_default_choice_row_reports_openvino_beside_it() -> None:
+    """OpenVINO is an optional plugin, so never the default; where a run measured it, the row says how it stood."""
+    what = "2dfan4"
+    plain = _rows(_side_by_side(None))[what]
+    assert "OpenVINO" not in plain["measured"]
+    rows = _rows(_side_by_side(None), _network("onnxruntime", "fp32", 1, 0.200), _network("openvino", "fp32", 1, 0.186),
+                 _network("openvino", "int8", 1, 0.080), _network("onnxruntime", "fp32", 8, 1.60))
+    assert rows[what]["measured"].endswith(
+        "; OpenVINO (an optional plugin, not a default candidate), network only at batch 1: "
+        "fp32 0.93x, int8 0.40x ONNX Runtime fp32's time")
+    assert rows[what]["met"] == plain["met"]  # reported, not a candidate
