@@ -66,8 +66,9 @@ def openvino_standing(benchmarks: list[dict], model: str) -> str:
         times = {p: _network_median(benchmarks, model, "openvino", p, batch) for p in ("fp32", "int8")}
         shown = [f"{p} {t / base:.2f}x" for p, t in times.items() if t and base]
         if shown:
+            unmeasured = "; OpenVINO int8's NME unmeasured" if times["int8"] else ""
             return (f"; OpenVINO (an optional plugin, not a default candidate), network only at batch {batch}: "
-                    f"{', '.join(shown)} ONNX Runtime fp32's time")
+                    f"{', '.join(shown)} ONNX Runtime fp32's time{unmeasured}")
     return ""
 
 

@@ -102,8 +102,9 @@ class ImageReader:
     copies of a 2560x2560 PNG of 24 faces, three chunks, 2dfan-lite with given boxes: a `fanzoo predict`
     process took 8.8 s against 9.5 s, medians of 5 alternating runs on a 2-core Xeon, 2026-12-03). A reader
     made before the predictor decodes the first chunk while the predictor loads; ONNX Runtime holds the GIL
-    while it creates a session, so only a decode that has already begun runs beside it, and for one such
-    image the time to the first network run did not move measurably (medians 430 and 429 ms of 10).
+    while it creates a session, so only a decode that has already begun runs beside it. `fanzoo predict`
+    therefore makes its reader before it even imports the API: for that one large PNG and FAN-4, the first
+    network run came at a median 551 ms against 616 ms (25 alternating processes, 2026-12-03).
     At most two chunks are held at once (the caller's and the next), so memory stays bounded by two chunks
     (each closes at CHUNK_IMAGES files or once it reaches CHUNK_PIXELS). Use it as an iterator, once;
     :meth:`close` (or the end of the iteration) stops the thread after the chunk it is decoding.

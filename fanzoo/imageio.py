@@ -89,8 +89,8 @@ def _to_rgb8(image: np.ndarray, data: np.ndarray, max_pixels: int | None, order:
         image = (image >> 8).astype(np.uint8)  # keeps the full range (65535 -> 255); clipping would blow it out
     if image.ndim == 2 or image.shape[2] == 1:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB), extra
-    if order:
-        return (cv2.cvtColor(image, cv2.COLOR_RGBA2RGB) if image.shape[2] == 4 else image), extra
+    if order:  # IMREAD_COLOR always gives 3 channels
+        return image, extra
     return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB if image.shape[2] == 4 else cv2.COLOR_BGR2RGB), extra
 
 

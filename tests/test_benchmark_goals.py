@@ -63,5 +63,9 @@ def test_the_default_choice_row_reports_openvino_beside_it() -> None:
                  _network("openvino", "int8", 1, 0.080), _network("onnxruntime", "fp32", 8, 1.60))
     assert rows[what]["measured"].endswith(
         "; OpenVINO (an optional plugin, not a default candidate), network only at batch 1: "
-        "fp32 0.93x, int8 0.40x ONNX Runtime fp32's time")
+        "fp32 0.93x, int8 0.40x ONNX Runtime fp32's time; OpenVINO int8's NME unmeasured")
     assert rows[what]["met"] == plain["met"]  # reported, not a candidate
+    # the largest batch measured for both runtimes is the one shown
+    both = _rows(_side_by_side(None), _network("onnxruntime", "fp32", 1, 0.200), _network("openvino", "fp32", 1, 0.186),
+                 _network("onnxruntime", "fp32", 8, 1.60), _network("openvino", "fp32", 8, 1.20))
+    assert both[what]["measured"].endswith("network only at batch 8: fp32 0.75x ONNX Runtime fp32's time")

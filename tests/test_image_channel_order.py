@@ -2,8 +2,10 @@
 
 JPEG and PNG are decoded straight to RGB (OpenCV's IMREAD_COLOR_RGB); other formats are decoded to BGR and
 converted. A codec that ignored the request would hand the network swapped channels without any error, so
-every PNG colour type and depth, and JPEG in colour, grey, CMYK and reduced, is checked against pixels known
-independently: the ones written (lossless), or OpenCV's BGR decode of the same bytes, converted (JPEG).
+every PNG colour type at every bit depth it allows (and palettes at 1, 2, 4 and 8 bits), and JPEG in colour,
+grey, CMYK and reduced, are checked against pixels known independently: the ones written (lossless), or
+OpenCV's BGR decode of the same bytes, converted (JPEG). The grey cases check the expansion to three
+channels; the colour and palette cases are the ones a swap would fail.
 """
 from __future__ import annotations
 
@@ -54,6 +56,11 @@ def _palette(depth: int) -> tuple[bytes, np.ndarray]:
     return png(index, depth, 3, colours), colours[index]
 
 
+def _grey_alpha16() -> tuple[bytes, np.ndarray]:
+    deep = RNG.integers(0, 65536, (9, 13, 2), dtype=np.uint16)
+    return png(deep, 16, 4), np.repeat((deep[..., :1] >> 8).astype(np.uint8), 3, axis=2)
+
+
 def _colour16(alpha: bool) -> tuple[bytes, np.ndarray]:
     deep = RNG.integers(0, 65536, (9, 13, 4 if alpha else 3), dtype=np.uint16)
     return png(deep, 16, 6 if alpha else 2), (deep[..., :3] >> 8).astype(np.uint8)
@@ -61,15 +68,19 @@ def _colour16(alpha: bool) -> tuple[bytes, np.ndarray]:
 
 PNGS = {
     "grey-1bit": lambda: _grey(1),
+    "grey-2bit": lambda: _grey(2),
     "grey-4bit": lambda: _grey(4),
     "grey-8bit": lambda: _grey(8),
     "grey-16bit": lambda: _grey(16),
     "rgb-8bit": lambda: (png(COLOUR, 8, 2), COLOUR),
     "rgb-16bit": lambda: _colour16(alpha=False),
+    "palette-1bit": lambda: _palette(1),
     "palette-2bit": lambda: _palette(2),
+    "palette-4bit": lambda: _palette(4),
     "palette-8bit": lambda: _palette(8),
     "grey-alpha-8bit": lambda: (png(np.stack([COLOUR[..., 0], COLOUR[..., 1]], axis=2), 8, 4),
                                 np.repeat(COLOUR[..., :1], 3, axis=2)),
+    "grey-alpha-16bit": _grey_alpha16,
     "rgba-8bit": lambda: (png(np.concatenate([COLOUR, COLOUR[..., :1]], axis=2), 8, 6), COLOUR),
     "rgba-16bit": lambda: _colour16(alpha=True),
 }

@@ -38,6 +38,7 @@ def test_validation_rows_keeps_only_validations_in_order(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("tail, message", [
     ('{"iteration": 1000, "val_n', "line 3: not JSON"),              # cut off while appended
+    ("[" * 100_000 + "]" * 100_000, "line 3: not JSON"),              # beyond the JSON parser's depth
     ('{"iteration": "x", "val_nme": 0.04}\n', "line 3: a validation row needs"),
     ('{"iteration": 1000, "val_nme": NaN}\n', "line 3: iteration 1000, val_nme nan out of range"),
 ])

@@ -131,6 +131,25 @@ def test_box_model_measured_with_another_detector_is_refused(tmp_path: Path) -> 
         load_box_model(tmp_path, cache, "centerface")
 
 
+@pytest.mark.parametrize("content", ["{not json", "[1]", "[" * 100_000 + "]" * 100_000, b"\xff\xfe"])
+def test_damaged_run_folder_files_are_one_error(tmp_path: Path, content: str | bytes) -> None:
+    """The run folder's cached measurements and checkpoint state: a damaged one says which file and what to do."""
+    from fanzoo.training.boxes import load_box_model, load_detections
+    from fanzoo.training.checkpoints import checkpoint_dir, read_state
+
+    def write(path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        return path
+
+    for load, name in ((load_box_model, "box_model.json"), (load_detections, "detections.json")):
+        with pytest.raises(InputError, match=f"{name} is damaged .*delete it to measure again"):
+            load(tmp_path, write(tmp_path / name), "dlib-hog")
+    write(checkpoint_dir(tmp_path) / "state.json")
+    with pytest.raises(InputError, match="state.json is damaged .*start a new one"):
+        read_state(tmp_path)
+
+
 def test_training_refuses_test_sets_even_through_a_symlink(tmp_path: Path) -> None:
     from fanzoo.training.loop import check_training_folder
 

@@ -19,6 +19,7 @@ from ..atomic import atomic_path
 from ..detection import FaceBox
 from ..detection.framing import MIN_IOU, Framing, box_from_landmarks, box_offsets
 from ..errors import InputError
+from ..jsonparse import parse_json
 from ..pts import annotated_images, read_pts
 
 # the detector a box model without a "detector" key was measured with (the v1 run's box_model.json)
@@ -93,10 +94,23 @@ def _check_detector(path: Path, stored: str, wanted: str) -> None:
                          "use another run folder or delete the file to measure again")
 
 
+def _read_cache(cache: Path) -> dict[str, Any]:
+    """A run folder's cached measurement; a damaged one is one error that says how to measure again."""
+    try:
+        data = parse_json(cache.read_text(encoding="utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError is one too
+        data, reason = None, str(exc).splitlines()[0]
+    else:
+        reason = "not a JSON object"
+    if not isinstance(data, dict):
+        raise InputError(f"{cache} is damaged ({reason}); delete it to measure again")
+    return data
+
+
 def load_detections(folder: Path, cache: Path, detector: str, progress: bool = False) -> dict[str, Any]:
     """The run folder's detections.json, made on first use by running ``detector`` on every training face."""
     if cache.is_file():
-        detections = json.loads(cache.read_text())
+        detections = _read_cache(cache)
         _check_detector(cache, detections.get("detector", ""), detector)
         return detections
     detections = detect_faces(folder, detector, progress=progress)
@@ -110,7 +124,7 @@ def load_box_model(folder: Path, cache: Path, detector: str = LEGACY_DETECTOR,
     else on every 4th training photo. One measured with another detector is an error (the run's crops
     would silently change)."""
     if cache.is_file():
-        model = json.loads(cache.read_text())
+        model = _read_cache(cache)
         _check_detector(cache, model.get("detector", LEGACY_DETECTOR), detector)
         return model
     model = placement(folder, detections if detections is not None else detect_faces(folder, detector, every=4))

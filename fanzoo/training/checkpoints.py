@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_dir
+from ..errors import InputError
+from ..jsonparse import parse_json
 from .config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,16 @@ def write_checkpoint(out_dir: Path, scope: dict, solver: Any, state: dict[str, A
 
 def read_state(out_dir: Path) -> dict[str, Any] | None:
     path = checkpoint_dir(out_dir) / "state.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        state = parse_json(path.read_text(encoding="utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError is one too
+        raise InputError(f"{path} is damaged ({exc}); resume from another copy of the run or start a new one") from None
+    if not isinstance(state, dict):
+        raise InputError(f"{path} is damaged (not a JSON object); resume from another copy of the run or start a "
+                         "new one")
+    return state
 
 
 def read_checkpoint(out_dir: Path, scope: dict, solver: Any) -> dict[str, Any] | None:

@@ -7,7 +7,6 @@ so a run in progress can be looked at, and a model card can show the curve of th
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ import click
 
 from ..atomic import atomic_path
 from ..errors import InputError
+from ..jsonparse import parse_json
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def validation_rows(log_path: Path) -> list[dict]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = parse_json(line)
         except ValueError:
             raise InputError(f"{log_path}, line {number}: not JSON") from None
         if not isinstance(row, dict) or "val_nme" not in row:

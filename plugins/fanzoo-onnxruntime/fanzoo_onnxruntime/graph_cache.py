@@ -55,8 +55,9 @@ def artifact_sha256(path: Path) -> str:
     memo = _folder(path) / f"{path.name}.sha256.json"
     try:
         data = parse_json(memo.read_text())
-        if isinstance(data, dict) and data.get("identity") == identity:
-            return str(data["sha256"])
+        sha = data.get("identity") == identity and data.get("sha256") if isinstance(data, dict) else None
+        if isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha):
+            return sha  # it names the cache folder: nothing but a digest may pass
     except (OSError, ValueError, KeyError, TypeError):
         pass
     digest = hashlib.sha256()

@@ -90,15 +90,21 @@ def test_a_damaged_cache_entry_is_replaced(artifact: Path, damage: str, monkeypa
     assert graph_cache.usable(rebuilt) is not None  # written again, whole
 
 
-@pytest.mark.parametrize("content", ["{not json", "[]", '"a string"', "[" * 100_000 + "]" * 100_000])
-def test_a_damaged_sha256_memo_is_computed_again(artifact: Path, content: str) -> None:
+@pytest.mark.parametrize("damage", ["{not json", "[]", '"a string"', "[" * 100_000 + "]" * 100_000,
+                                    "sha256 null", "sha256 a list", "sha256 a path"])
+def test_a_damaged_sha256_memo_is_computed_again(artifact: Path, damage: str) -> None:
     import hashlib
+    import json
 
     expected = hashlib.sha256(artifact.read_bytes()).hexdigest()
     assert graph_cache.artifact_sha256(artifact) == expected  # writes the memo
     (memo,) = artifact.parent.glob(f"{graph_cache.FOLDER}/*.sha256.json")
-    memo.write_text(content)
-    assert graph_cache.artifact_sha256(artifact) == expected
+    record = json.loads(memo.read_text())
+    memo.write_text(json.dumps({**record, "sha256": "ab" * 32}))  # well formed: the memo is what is read
+    assert graph_cache.artifact_sha256(artifact) == "ab" * 32
+    values = {"sha256 null": None, "sha256 a list": [expected], "sha256 a path": "../" + expected[3:]}
+    memo.write_text(json.dumps({**record, "sha256": values[damage]}) if damage in values else damage)
+    assert graph_cache.artifact_sha256(artifact) == expected  # it names a folder: only a digest is taken
 
 
 def test_read_only_folder_caches_in_fanzoo_home(artifact: Path, monkeypatch: pytest.MonkeyPatch,
