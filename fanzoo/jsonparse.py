@@ -16,3 +16,11 @@ def parse_json(text: str | bytes) -> Any:
         return json.loads(text)
     except RecursionError:
         raise ValueError("it is nested too deeply") from None
+
+
+def parse_json_object(text: str | bytes) -> dict[str, Any]:
+    """:func:`parse_json` of text that must hold a JSON object; anything else raises ValueError too."""
+    data = parse_json(text)
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data

@@ -27,3 +27,12 @@ def test_json_nested_too_deeply_is_a_value_error() -> None:
 def test_malformed_json_is_a_value_error(text: str) -> None:
     with pytest.raises(ValueError):
         parse_json(text)
+
+
+@pytest.mark.parametrize("text", ["[1]", '"text"', "3", "null"])
+def test_parse_json_object_refuses_what_is_not_an_object(text: str) -> None:
+    from fanzoo.jsonparse import parse_json_object
+
+    assert parse_json_object('{"a": 1}') == {"a": 1}
+    with pytest.raises(ValueError, match="not a JSON object"):
+        parse_json_object(text)

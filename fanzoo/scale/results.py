@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..atomic import atomic_path
 from ..errors import InputError
-from ..jsonparse import parse_json
+from ..jsonparse import parse_json_object
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -95,12 +95,9 @@ def _identity_of(path: Path, schema: pa.Schema) -> dict[str, Any]:
     if raw is None:
         raise InputError(f"{path} was not written by fanzoo; give --results a folder of its own")
     try:
-        identity = parse_json(raw)
+        return parse_json_object(raw)
     except ValueError as exc:
         raise InputError(f"{path} has damaged fanzoo metadata ({exc}); move it away to redo its images") from None
-    if not isinstance(identity, dict):
-        raise InputError(f"{path} has damaged fanzoo metadata (not an object); move it away to redo its images")
-    return identity
 
 
 def finished_paths(folder: Path, schema: pa.Schema) -> set[str]:

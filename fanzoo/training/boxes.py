@@ -19,7 +19,7 @@ from ..atomic import atomic_path
 from ..detection import FaceBox
 from ..detection.framing import MIN_IOU, Framing, box_from_landmarks, box_offsets
 from ..errors import InputError
-from ..jsonparse import parse_json
+from ..jsonparse import parse_json_object
 from ..pts import annotated_images, read_pts
 
 # the detector a box model without a "detector" key was measured with (the v1 run's box_model.json)
@@ -97,14 +97,9 @@ def _check_detector(path: Path, stored: str, wanted: str) -> None:
 def _read_cache(cache: Path) -> dict[str, Any]:
     """A run folder's cached measurement; a damaged one is one error that says how to measure again."""
     try:
-        data = parse_json(cache.read_text(encoding="utf-8"))
+        return parse_json_object(cache.read_text(encoding="utf-8"))
     except ValueError as exc:  # UnicodeDecodeError is one too
-        data, reason = None, str(exc).splitlines()[0]
-    else:
-        reason = "not a JSON object"
-    if not isinstance(data, dict):
-        raise InputError(f"{cache} is damaged ({reason}); delete it to measure again")
-    return data
+        raise InputError(f"{cache} is damaged ({str(exc).splitlines()[0]}); delete it to measure again") from None
 
 
 def load_detections(folder: Path, cache: Path, detector: str, progress: bool = False) -> dict[str, Any]:

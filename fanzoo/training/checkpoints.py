@@ -13,7 +13,7 @@ from typing import Any
 
 from ..atomic import atomic_dir
 from ..errors import InputError
-from ..jsonparse import parse_json
+from ..jsonparse import parse_json_object
 from .config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -41,13 +41,9 @@ def read_state(out_dir: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        state = parse_json(path.read_text(encoding="utf-8"))
+        return parse_json_object(path.read_text(encoding="utf-8"))
     except ValueError as exc:  # UnicodeDecodeError is one too
         raise InputError(f"{path} is damaged ({exc}); resume from another copy of the run or start a new one") from None
-    if not isinstance(state, dict):
-        raise InputError(f"{path} is damaged (not a JSON object); resume from another copy of the run or start a "
-                         "new one")
-    return state
 
 
 def read_checkpoint(out_dir: Path, scope: dict, solver: Any) -> dict[str, Any] | None:
