@@ -118,7 +118,7 @@ class StaleManifestError(ArtifactError):
 
 
 MAX_MANIFEST_BYTES = 1 << 20
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")  # a sha256 digest as fanzoo writes it
 
 
 def _describe(hint: Any) -> str:
@@ -210,7 +210,7 @@ def read_manifest(folder: Path | str) -> Manifest:
             # keys are the format, or format-precision for another precision's file (fanzoo.precision.artifact_key)
             if fmt != entry["format"] and not fmt.startswith(f"{entry['format']}-"):
                 raise ValueError(f"artifacts.{fmt} says its format is {entry['format']!r}")
-            if not _SHA256.fullmatch(entry["sha256"]):
+            if not SHA256_HEX.fullmatch(entry["sha256"]):
                 raise ValueError(f"artifacts.{fmt}.sha256 is not 64 lowercase hex digits")
             _check_path_text(entry["file"], f"artifacts.{fmt}.file")
         if data["depth_model"] is not None:

@@ -116,7 +116,8 @@ def _same_kind(key: str, current: Any, value: Any) -> Any:
     if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if type(current) is not type(value):
-        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."  # a setting, not a file's worth
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."  # a setting, not a file's worth
         raise InputError(f"recipe setting {key} takes a value of type {type(current).__name__}, got {shown}")
     return value
 

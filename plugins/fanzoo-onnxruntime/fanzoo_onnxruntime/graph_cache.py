@@ -50,15 +50,18 @@ def _machine() -> str:
 def artifact_sha256(path: Path) -> str:
     """The artifact's sha256, computed once and remembered beside the cache against the file's identity (size,
     mtime, inode), so an unchanged 95 MB model is not read again at every start."""
+    # here, not at the top: the plugin is imported by every fanzoo command; a session load has it already
+    from fanzoo.export.manifest import SHA256_HEX
+
     stat = path.stat()
     identity = [stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev]
     memo = _folder(path) / f"{path.name}.sha256.json"
     try:
         data = parse_json(memo.read_text())
         sha = data.get("identity") == identity and data.get("sha256") if isinstance(data, dict) else None
-        if isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha):
+        if isinstance(sha, str) and SHA256_HEX.fullmatch(sha):
             return sha  # it names the cache folder: nothing but a digest may pass
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError):
         pass
     digest = hashlib.sha256()
     with open(path, "rb") as f:
