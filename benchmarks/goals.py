@@ -21,12 +21,18 @@ LIBRARIES = "python importing numpy, cv2 and onnxruntime, nothing else"
 NME = "fanzoo evaluate ../shared/data/300w/testset/helen --precision {precision}"
 
 
-def _find(benchmarks: Iterable[dict], kind: str, model: str, **match: object) -> dict | None:
+def _record(benchmarks: Iterable[dict], kind: str, model: str, **match: object) -> dict | None:
+    """The first benchmark record of ``kind`` and ``model`` whose extra info also matches ``match``."""
     for b in benchmarks:
         info = b.get("extra_info", {})
         if info.get("kind") == kind and info.get("model") == model and all(info.get(k) == v for k, v in match.items()):
-            return info
+            return b
     return None
+
+
+def _find(benchmarks: Iterable[dict], kind: str, model: str, **match: object) -> dict | None:
+    record = _record(benchmarks, kind, model, **match)
+    return None if record is None else record.get("extra_info", {})
 
 
 def ms(seconds: float) -> str:
@@ -47,12 +53,8 @@ def nme_change(benchmarks: list[dict], model: str) -> float | None:
 
 
 def _network_median(benchmarks: Iterable[dict], model: str, runtime: str, precision: str, batch: int) -> float | None:
-    for b in benchmarks:
-        info = b.get("extra_info", {})
-        if (info.get("kind"), info.get("model"), info.get("runtime"), info.get("precision"), info.get("batch")) == \
-                ("network", model, runtime, precision, batch):
-            return (b.get("stats") or {}).get("median")
-    return None
+    record = _record(benchmarks, "network", model, runtime=runtime, precision=precision, batch=batch)
+    return None if record is None else (record.get("stats") or {}).get("median")
 
 
 def openvino_standing(benchmarks: list[dict], model: str) -> str:
