@@ -20,6 +20,7 @@ from ..registry import ModelSpec
 from ..weights.names import to_onnx_layout
 from ..weights.params import check_params
 from .folder import FORMATS, carried_entries, make_manifest, validation_backend
+from .graph_passes import optimize
 from .manifest import ArtifactEntry, Manifest
 from .reference import reference_inputs, write_test_data_set
 from .sources import WeightsJob
@@ -73,6 +74,7 @@ def bind_model(job: WeightsJob, folder: Path, depth_tag: str | None = None) -> M
     shipped = load_shipped(spec)
     started = time.perf_counter()
     model = fill_graph(shipped.load_graph(), job.params(), spec.name, str(job.path or job.model.name))
+    passes = optimize(model)  # on the filled model: the shipped graph stays fillable by parameter name
     onnx.checker.check_model(model, full_check=True)
     data = model.SerializeToString()
     del model
@@ -84,7 +86,7 @@ def bind_model(job: WeightsJob, folder: Path, depth_tag: str | None = None) -> M
         write_test_data_set(tmp / "test_data_set_0", [(spec.inputs[0].name, inputs)],
                             [(spec.outputs[0].name, outputs)])
         entries = {"onnx": ArtifactEntry("onnx", FORMATS["onnx"], hashlib.sha256(data).hexdigest(),
-                                         shipped.contract.opset, "dynamic", None)}
+                                         shipped.contract.opset, "dynamic", None, graph_passes=passes)}
         entries.update(carried_entries(folder, tmp, "onnx", job))
         manifest = make_manifest(job, entries, "binding", True, depth_tag, shipped.contract.graph_sha256)
         manifest.write(tmp)

@@ -10,6 +10,7 @@ from ..atomic import atomic_dir
 from ..errors import ExportError, FanzooError
 from ..registry import ModelSpec
 from .folder import FORMATS, carried_entries, make_manifest, validation_backend
+from .graph_passes import PASSES, optimize
 from .manifest import ArtifactEntry, Manifest, read_manifest
 from .onnx_convert import DEFAULT_OPSET, check_float32, check_opset, nnp_to_onnx_model
 from .reference import REFERENCE_FACES, reference_inputs, relative_error, write_test_data_set
@@ -55,12 +56,14 @@ def export_model(job: WeightsJob, fmt: str, folder: Path, opset: int = DEFAULT_O
     assign(net, job.params(), str(job.path or job.model.name))
     reference = net.forward(inputs)
 
+    passes = None
     with atomic_dir(folder) as tmp:
         save_nnp(net, tmp / FORMATS["nnp"])
         if fmt == "onnx":
             import onnx
 
             model = nnp_to_onnx_model(tmp / FORMATS["nnp"], opset, dynamic_batch=batch is None, batch=batch or 1)
+            passes = optimize(model)  # exact rewrites; the validation below checks the result like any other
             check_float32(model)
             onnx.checker.check_model(model, full_check=True)
             onnx.save(model, str(tmp / FORMATS["onnx"]))
@@ -74,7 +77,7 @@ def export_model(job: WeightsJob, fmt: str, folder: Path, opset: int = DEFAULT_O
         write_test_data_set(tmp / "test_data_set_0", [(spec.inputs[0].name, inputs)],
                             [(spec.outputs[0].name, reference)])
         entries = {fmt: ArtifactEntry(fmt, FORMATS[fmt], sha256_file(artifact), opset if fmt == "onnx" else None,
-                                      "dynamic" if batch is None else str(batch), error)}
+                                      "dynamic" if batch is None else str(batch), error, graph_passes=passes)}
         entries.update(carried_entries(folder, tmp, fmt, job))
         manifest = make_manifest(job, entries, "nnabla-export", batch is None, depth_tag)
         manifest.write(tmp)
@@ -111,7 +114,8 @@ def up_to_date(job: WeightsJob, fmt: str, folder: Path, opset: int, batch: int |
         return None
     same = (manifest.weights_sha256 == job.fingerprint and manifest.tag == job.model.weights.tag
             and entry.batch == ("dynamic" if batch is None else str(batch))
-            and (fmt != "onnx" or entry.opset == opset) and (folder / entry.file).is_file())
+            and (fmt != "onnx" or (entry.opset == opset and entry.graph_passes == list(PASSES)))
+            and (folder / entry.file).is_file())
     return manifest if same else None
 
 

@@ -43,6 +43,9 @@ class ArtifactEntry:
     tolerance: float | None = None
     # int8: how it was made (calibration set, nodes kept in fp32) and its measured error against fp32
     quantization: dict[str, Any] | None = None
+    # fp32 ONNX: the exact rewrites applied to the converter's graph (export.graph_passes); None: made before
+    # any were, by an older fanzoo
+    graph_passes: list[str] | None = None
 
 
 @dataclass(frozen=True)

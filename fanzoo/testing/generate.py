@@ -13,6 +13,7 @@ import numpy as np
 from .. import __version__
 from ..atomic import atomic_dir
 from ..errors import ExportError
+from ..export.graph_passes import optimize
 from ..export.manifest import ArtifactEntry, Manifest, tensor_specs
 from ..export.onnx_convert import BATCH_DIM, DEFAULT_OPSET, check_float32, nnp_to_onnx_model
 from ..export.reference import REFERENCE_FACES, relative_error, write_test_data_set
@@ -73,12 +74,14 @@ def make_coverage_artifact(model: CoverageModel, folder: Path, opset: int = DEFA
     with atomic_dir(folder) as tmp:
         save_nnp(net, tmp / "model.nnp")
         proto = nnp_to_onnx_model(tmp / "model.nnp", opset, dynamic_batch=True)
+        passes = optimize(proto)  # as every exported artifact is
         check_float32(proto)
         onnx.checker.check_model(proto, full_check=True)
         onnx.save(proto, str(tmp / "model.onnx"))
         for fmt, file, fmt_opset in (("onnx", "model.onnx", opset), ("nnp", "model.nnp", None)):
             error = validate(model, fmt, tmp / file, inputs, reference)
-            entries[fmt] = ArtifactEntry(fmt, file, sha256_file(tmp / file), fmt_opset, "dynamic", error)
+            entries[fmt] = ArtifactEntry(fmt, file, sha256_file(tmp / file), fmt_opset, "dynamic", error,
+                                         graph_passes=passes if fmt == "onnx" else None)
         write_test_data_set(tmp / "test_data_set_0", [(spec.inputs[0].name, inputs)],
                             [(spec.outputs[0].name, reference)])
         manifest = Manifest(
