@@ -219,3 +219,26 @@ def test_export_json_is_the_manifests(tiny, tmp_path: Path) -> None:
     assert manifest["artifacts"]["onnx"]["file"] == "model.onnx" and manifest["tag"] == "seed-3"
     assert manifest["made_by"] == "binding" and manifest["decoding"] == {"subpixel": "quarter"}
     assert manifest == read_manifest(tmp_path / "tinyfan").to_dict()
+
+
+@pytest.mark.parametrize("bind", METHODS)
+def test_reuse_remakes_an_artifact_of_older_graph_passes(tiny, tmp_path: Path, bind: bool) -> None:
+    """An ONNX file records the exact rewrites it went through; reuse keeps a current one and makes one from
+    before them again (int8 export reuses the fp32 file this way)."""
+    from dataclasses import replace
+
+    from fanzoo.export.exporter import export
+    from fanzoo.export.graph_passes import PASSES
+
+    folder = tmp_path / "tinyfan"
+    export("tinyfan", "onnx", tmp_path, random_seed=3, bind=bind)
+    first = read_manifest(folder)
+    assert first.entry("onnx").graph_passes == list(PASSES)
+    inode = (folder / "model.onnx").stat().st_ino
+    export("tinyfan", "onnx", tmp_path, random_seed=3, bind=bind, reuse=True)
+    assert (folder / "model.onnx").stat().st_ino == inode  # current: kept, not written again
+    older = replace(first.entry("onnx"), graph_passes=None)
+    replace(first, artifacts={"onnx": older}, created="2026-01-01T00:00:00+00:00").write(folder)
+    export("tinyfan", "onnx", tmp_path, random_seed=3, bind=bind, reuse=True)
+    remade = read_manifest(folder)
+    assert remade.created != "2026-01-01T00:00:00+00:00" and remade.entry("onnx").graph_passes == list(PASSES)
