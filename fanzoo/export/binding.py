@@ -66,7 +66,8 @@ def bind_model(job: WeightsJob, folder: Path, depth_tag: str | None = None) -> M
 
     The reference tensors are the bound model's own outputs on the reference faces (there is no NNabla
     here to compute them), checked to be finite. That the graph computes what NNabla computes, at any
-    batch size, is a property of the shipped graph that tests/test_graphs.py proves once for all weights.
+    batch size, is a property of the shipped graph that tests/test_graphs.py proves once for all weights; that
+    the exact rewrite applied after filling (export.graph_passes) keeps it so, tests/test_graph_passes.py.
     """
     import onnx
 
