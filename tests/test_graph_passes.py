@@ -62,7 +62,8 @@ def stack_feedback(rest: bool = True, b_bias: bool = True, lead_kernel: int = 1,
     if shared_weight:
         outputs.append(helper.make_tensor_value_info("a_weight", TensorProto.FLOAT, [COUT, MID, 1, 1]))
     graph = helper.make_graph(nodes, "feedback", inputs, outputs, initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    # an IR version every supported ONNX Runtime reads (newer onnx releases default to one 1.23 refuses)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     onnx.checker.check_model(model, full_check=True)
     return model
 
