@@ -46,7 +46,13 @@ def _row(what: str, goal: str, measured: str, met: bool | None, command: str) ->
 
 def nme_change(benchmarks: list[dict], model: str) -> float | None:
     """int8 NME minus fp32 NME on the HELEN test, in points; None unless both were measured."""
-    fp32, int8 = (_find(benchmarks, "nme", model, precision=p) for p in ("fp32", "int8"))
+    return _nme_change(benchmarks, model, "onnxruntime")
+
+
+def _nme_change(benchmarks: list[dict], model: str, runtime: str) -> float | None:
+    """``runtime``'s int8 NME minus ONNX Runtime's fp32 NME (the same fp32 file), in points."""
+    fp32 = _find(benchmarks, "nme", model, runtime="onnxruntime", precision="fp32")
+    int8 = _find(benchmarks, "nme", model, runtime=runtime, precision="int8")
     if not fp32 or not int8 or fp32.get("images") != int8.get("images"):
         return None
     return 100 * (int8["nme_eye"] - fp32["nme_eye"])
@@ -58,7 +64,8 @@ def _network_median(benchmarks: Iterable[dict], model: str, runtime: str, precis
 
 
 def openvino_standing(benchmarks: list[dict], model: str) -> str:
-    """OpenVINO's network-only time over ONNX Runtime fp32's, at the largest batch both were measured at, or ''.
+    """OpenVINO's network-only time over ONNX Runtime fp32's, at the largest batch both were measured at, and its
+    int8 NME change on HELEN (against ONNX Runtime fp32) where the run measured it; or ''.
 
     The default runtime is chosen among those of the documented install (fanzoo and fanzoo-onnxruntime);
     OpenVINO is an optional plugin, so it is reported beside the choice rather than made a candidate.
@@ -68,9 +75,11 @@ def openvino_standing(benchmarks: list[dict], model: str) -> str:
         times = {p: _network_median(benchmarks, model, "openvino", p, batch) for p in ("fp32", "int8")}
         shown = [f"{p} {t / base:.2f}x" for p, t in times.items() if t and base]
         if shown:
-            unmeasured = "; OpenVINO int8's NME unmeasured" if times["int8"] else ""
+            change = _nme_change(benchmarks, model, "openvino")
+            nme = "" if not times["int8"] else (
+                f"; OpenVINO int8's NME {change:+.2f} points" if change is not None else "; OpenVINO int8's NME unmeasured")
             return (f"; OpenVINO (an optional plugin, not a default candidate), network only at batch {batch}: "
-                    f"{', '.join(shown)} ONNX Runtime fp32's time{unmeasured}")
+                    f"{', '.join(shown)} ONNX Runtime fp32's time{nme}")
     return ""
 
 

@@ -172,7 +172,8 @@ def render(data: dict) -> str:
                       "|---|---|---|---|---|---|---|"])
         for n in sorted(nme, key=lambda n: n["nme_eye"]):
             box = f"{100 * n['nme_box']:.2f}%" if "nme_box" in n else "-"
-            lines.append(f"| {n['model']} | {n.get('precision', '-')} | {n['images']} | {100 * n['nme_eye']:.2f}% | {box} | "
+            precision = n.get("precision", "-") + (" (OpenVINO)" if n.get("runtime") == "openvino" else "")
+            lines.append(f"| {n['model']} | {precision} | {n['images']} | {100 * n['nme_eye']:.2f}% | {box} | "
                          f"{n['auc_008']:.3f} | {100 * n['failure_008']:.1f}% |")
         lines.extend(["", "dlib's predictor was trained on 300-W including most of these images: its row is optimistic.",
                       "", "![CED](ced.png)", ""])

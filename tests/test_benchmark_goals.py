@@ -69,3 +69,25 @@ def test_the_default_choice_row_reports_openvino_beside_it() -> None:
     both = _rows(_side_by_side(None), _network("onnxruntime", "fp32", 1, 0.200), _network("openvino", "fp32", 1, 0.186),
                  _network("onnxruntime", "fp32", 8, 1.60), _network("openvino", "fp32", 8, 1.20))
     assert both[what]["measured"].endswith("network only at batch 8: fp32 0.75x ONNX Runtime fp32's time")
+
+
+def _nme(runtime: str, precision: str, nme: float, images: int = 330) -> dict:
+    return {"extra_info": {"kind": "nme", "model": "2dfan4", "runtime": runtime, "precision": precision,
+                           "images": images, "nme_eye": nme}}
+
+
+def test_openvino_int8_nme_is_reported_against_onnxruntime_fp32_and_never_taken_for_onnxruntime_int8() -> None:
+    """OpenVINO's int8 NME is compared with ONNX Runtime's fp32 (the same fp32 file); the ONNX Runtime int8 choice
+    reads only ONNX Runtime's records, whichever comes first in the run."""
+    timing = (_side_by_side(None), _network("onnxruntime", "fp32", 8, 1.60), _network("openvino", "int8", 8, 1.00))
+    ort_only = _rows(*timing, _nme("onnxruntime", "fp32", 0.0400), _nme("openvino", "int8", 0.0410))["2dfan4"]
+    # ONNX Runtime's int8 NME was not measured: the OpenVINO record must not stand in for it
+    assert "int8's NME cost unmeasured (no trained weights here), so fp32" in ort_only["measured"]
+    assert ort_only["measured"].endswith("int8 0.62x ONNX Runtime fp32's time; OpenVINO int8's NME +0.10 points")
+    both = _rows(*timing, _nme("openvino", "int8", 0.0410), _nme("onnxruntime", "int8", 0.0402),
+                 _nme("onnxruntime", "fp32", 0.0400))["2dfan4"]
+    assert "int8 1.79x the speed of fp32, NME +0.02 points" in both["measured"]
+    assert both["measured"].endswith("; OpenVINO int8's NME +0.10 points")
+    # a different number of faces is no comparison
+    apart = _rows(*timing, _nme("onnxruntime", "fp32", 0.0400), _nme("openvino", "int8", 0.0410, images=8))["2dfan4"]
+    assert apart["measured"].endswith("; OpenVINO int8's NME unmeasured")
