@@ -38,7 +38,7 @@ def load_detector(detector: str = DEFAULT_DETECTOR, backend: str = DEFAULT_BACKE
 
 def load_predictor(model: str = DEFAULT_MODEL, backend: str | None = None, device: str = "cpu",
                    detector: str | None = DEFAULT_DETECTOR, flip: bool = False, artifacts: Path | str | None = None,
-                   threads: int | None = None, batch_size: int = 8, detector_options: dict[str, Any] | None = None,
+                   threads: int | None = None, batch_size: int | None = None, detector_options: dict[str, Any] | None = None,
                    announce=log.warning, precision: str | None = None) -> Predictor:
     """Resolve every name, prepare the artifacts the backend needs, and return a Predictor.
 
@@ -47,8 +47,8 @@ def load_predictor(model: str = DEFAULT_MODEL, backend: str | None = None, devic
     ``detector_options`` go to the detector: ``threshold``, ``size`` (the long side detection runs at),
     ``min_face`` (pixels), ``max_faces`` (the largest N), and for dlib ``upsample``. A detector that runs on a
     backend plugin (centerface) gets ``device`` and ``threads``, and ``backend`` when it loads ONNX (else
-    onnxruntime). ``backend`` and ``precision`` (fp32, int8, bf16) default to the model's measured choice in
-    the registry.
+    onnxruntime). ``backend``, ``precision`` (fp32, int8, bf16) and ``batch_size`` (faces per network call)
+    default to the model's measured choice in the registry.
     """
     spec = get_model(model)
     runtime = plugins().backend(backend or spec.default_backend)

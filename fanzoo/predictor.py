@@ -64,19 +64,21 @@ class Predictor:
     ``landmark_session`` maps (N, 3, S, S) crops to (N, 68, S/4, S/4) heatmaps; for a 3D model,
     ``depth_session`` maps (N, 71, S, S) to (N, 68) depths. ``preprocessing`` (default: the architecture's
     crop) and ``subpixel`` (the decoding rule; "quarter" is the authors') are the weights' contract: the
-    artifact's MANIFEST holds them, and `fanzoo.api.load_predictor` passes them from there.
+    artifact's MANIFEST holds them, and `fanzoo.api.load_predictor` passes them from there. ``batch_size``
+    faces go through the network at a time; None: the model's measured default (``spec.default_batch``).
     """
 
     def __init__(self, spec: ModelSpec, landmark_session: Session, depth_session: Session | None = None,
-                 detector: FaceDetector | None = None, flip: bool = False, batch_size: int = 8,
+                 detector: FaceDetector | None = None, flip: bool = False, batch_size: int | None = None,
                  preprocessing: Preprocessing | None = None, subpixel: str = "quarter",
                  weights: str | None = None) -> None:
         if spec.task != "landmarks" or spec.preprocessing is None:
             raise InputError(f"{spec.name} is not a landmark model; use it through the model that needs it")
         if spec.depth_model and depth_session is None:
             raise InputError(f"{spec.name} predicts 3D landmarks and needs a depth session ({spec.depth_model})")
-        if batch_size < 1:
-            raise InputError("batch_size must be at least 1")
+        batch_size = spec.default_batch if batch_size is None else batch_size
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"batch_size must be a whole number of at least 1, not {batch_size!r}")
         if subpixel not in SUBPIXEL_RULES:
             raise InputError(f"unknown sub-pixel rule {subpixel!r}; known: {', '.join(SUBPIXEL_RULES)}")
         self.spec = spec

@@ -96,6 +96,8 @@ class ModelSpec:
     # +0.10 NME points (benchmarks/RESULTS.md, "Default precision and runtime"); --backend and --precision override
     default_backend: str = "onnxruntime"
     default_precision: str = "fp32"
+    # faces per network call when none is asked for (--batch-size / batch_size override it)
+    default_batch: int = 8
     # layers int8 keeps in fp32, by role (fanzoo.export.quantize.ROLES), where quantizing them measurably hurts.
     # Measured on 2dfan-lite (HELEN test, NME change against fp32): nothing kept +0.027 points, head +0.028,
     # stem +0.032, both +0.034: no layer measurably hurts, so none is kept (benchmarks/RESULTS.md)

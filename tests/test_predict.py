@@ -137,6 +137,44 @@ def test_predictor_batches_images_together(exported: Path) -> None:
     assert predictor.predict(np.full((100, 100, 3), 127, np.uint8)) == []
 
 
+class _CountingSession:
+    """A session that records the batch of every call and runs the real one."""
+
+    def __init__(self, session) -> None:
+        self.session, self.batches = session, []
+
+    def __getattr__(self, name: str):
+        return getattr(self.session, name)
+
+    def run(self, feeds: dict) -> dict:
+        self.batches.append(len(next(iter(feeds.values()))))
+        return self.session.run(feeds)
+
+
+def test_batch_size_defaults_to_the_models_measured_choice(exported: Path) -> None:
+    """No batch size asked for: the registry's per-model default; asked for: that; nonsense: a clear error."""
+    from fanzoo import api
+    from fanzoo.errors import InputError
+    from fanzoo.predictor import Predictor
+
+    spec = get_model("2dfan1")
+    assert spec.default_batch == 2 and get_model("2dfan-lite-v2").default_batch == 8
+    image = cv2.imread(str(ASTRONAUT))[:, :, ::-1].copy()
+    box = [[179.0, 83.0, 266.0, 170.0]]
+    for asked, calls in ((None, [2, 2, 1]), (4, [4, 1]), (8, [5])):
+        predictor = api.load_predictor("2dfan1", artifacts=exported, detector=None, batch_size=asked)
+        predictor.landmark_session = counting = _CountingSession(predictor.landmark_session)
+        predictor.predict_many([image] * 5, [box] * 5)
+        assert predictor.batch_size == (asked or spec.default_batch) and counting.batches == calls
+    # the CLI passes no batch unless asked (the same default), and says so in its help
+    result = invoke("predict", "--help")
+    assert "the model's, measured" in " ".join(result.output.split())
+    session = api.load_predictor("2dfan1", artifacts=exported, detector=None).landmark_session
+    for bad in (0, -1, True, 2.5, "8"):
+        with pytest.raises(InputError, match="batch_size must be a whole number"):
+            Predictor(spec, session, batch_size=bad)
+
+
 def test_flip_adds_mirrored_run(exported: Path) -> None:
     from fanzoo import api
 

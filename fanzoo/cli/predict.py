@@ -75,8 +75,8 @@ def check_outputs_before_work(paths: list[Path], json_out: str | None, output: P
 @click.option("--artifacts", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
               help="Use this `fanzoo export` folder instead of the cache.")
 @click.option("--recursive", "-r", is_flag=True, help="Also search the subfolders of folders given as INPUTS.")
-@click.option("--batch-size", type=click.IntRange(1, 256), default=8, show_default=True,
-              help="Faces per network call.")
+@click.option("--batch-size", type=click.IntRange(1, 256), default=None,
+              help="Faces per network call (default: the model's, measured; see `fanzoo models`).")
 @click.option("--threads", type=click.IntRange(1, 256), default=None, help="Backend threads (default: runtime's).")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="ray: run on a Ray cluster (pip install 'fanzoo[ray]'); INPUTS may also be .txt lists and globs.")
@@ -87,7 +87,7 @@ def check_outputs_before_work(paths: list[Path], json_out: str | None, output: P
 @video_options
 def predict(inputs: tuple[str, ...], model: str | None, backend: str | None, device: str, detector: str | None,
             boxes: tuple[str, ...], boxes_json: Path | None, flip: bool, json_out: str | None, output: Path | None,
-            pts_dir: Path | None, artifacts: Path | None, recursive: bool, batch_size: int, threads: int | None,
+            pts_dir: Path | None, artifacts: Path | None, recursive: bool, batch_size: int | None, threads: int | None,
             det_threshold: float | None, det_size: int | None, min_face: float | None, max_faces: int | None,
             engine: str, address: str | None, results_dir: Path | None, precision: str | None,
             **video: Any) -> None:

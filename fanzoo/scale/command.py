@@ -18,7 +18,7 @@ LOCAL_ONLY = {"--json": "json_out", "--output": "output", "--pts": "pts_dir"}
 def run_ray_command(inputs: Sequence[str], results: Path | None, address: str | None, *, model: str | None,
                     backend: str | None, device: str, detector: str | None, detection: Mapping[str, object],
                     boxes: Sequence[FaceBox], boxes_by_name: Mapping[str, Sequence[FaceBox]] | None, flip: bool,
-                    artifacts: Path | None, recursive: bool, batch_size: int, threads: int | None,
+                    artifacts: Path | None, recursive: bool, batch_size: int | None, threads: int | None,
                     precision: str | None = None, boxes_source: Path | None = None, **local_only: object) -> None:
     """Run the job, print failures and a summary; exit 1 when some image failed, as the local engine does."""
     from .. import api

@@ -32,7 +32,7 @@ class AlignJob:
     flip: bool = False
     artifacts: Path | None = None
     threads: int = 1
-    batch_size: int = 8
+    batch_size: int | None = None  # None: the model's default (ModelSpec.default_batch)
     boxes: tuple[FaceBox, ...] = ()
     boxes_by_name: tuple[tuple[str, tuple[FaceBox, ...]], ...] | None = None
     boxes_source: str = "the boxes"  # where boxes_by_name came from (the --boxes-json file), for messages
