@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,7 +78,8 @@ class Predictor:
         if spec.depth_model and depth_session is None:
             raise InputError(f"{spec.name} predicts 3D landmarks and needs a depth session ({spec.depth_model})")
         batch_size = spec.default_batch if batch_size is None else batch_size
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        # numpy's integers are whole numbers too; True and 2.5 are not
+        if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
             raise InputError(f"batch_size must be a whole number of at least 1, not {batch_size!r}")
         if subpixel not in SUBPIXEL_RULES:
             raise InputError(f"unknown sub-pixel rule {subpixel!r}; known: {', '.join(SUBPIXEL_RULES)}")
@@ -91,7 +93,7 @@ class Predictor:
         # a detector's boxes, placed on each face as the boxes the model was trained on
         self._to_model_framing = box_mapper(getattr(detector, "framing", None), spec.box_framing)
         self.flip = flip
-        self.batch_size = batch_size
+        self.batch_size = int(batch_size)
 
     # -- public API ---------------------------------------------------------------------------------
     def predict(self, image: ImageLike, boxes: BoxesLike | None = None, *, channels: Channels = "rgb") -> list[Face]:

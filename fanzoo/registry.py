@@ -179,6 +179,8 @@ class ModelRegistry:
         if isinstance(item, WeightTag):
             self._register_tag(item)
             return
+        if isinstance(item.default_batch, bool) or not isinstance(item.default_batch, int) or item.default_batch < 1:
+            raise ValueError(f"{item.name}: default_batch must be a whole number of at least 1, not {item.default_batch!r}")
         names = [item.name, *item.aliases]
         for n in names:
             if n != n.lower() or "." in n:

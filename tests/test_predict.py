@@ -161,7 +161,7 @@ def test_batch_size_defaults_to_the_models_measured_choice(exported: Path) -> No
     assert spec.default_batch == 2 and get_model("2dfan-lite-v2").default_batch == 8
     image = cv2.imread(str(ASTRONAUT))[:, :, ::-1].copy()
     box = [[179.0, 83.0, 266.0, 170.0]]
-    for asked, calls in ((None, [2, 2, 1]), (4, [4, 1]), (8, [5])):
+    for asked, calls in ((None, [2, 2, 1]), (4, [4, 1]), (8, [5]), (np.int64(3), [3, 2])):
         predictor = api.load_predictor("2dfan1", artifacts=exported, detector=None, batch_size=asked)
         predictor.landmark_session = counting = _CountingSession(predictor.landmark_session)
         predictor.predict_many([image] * 5, [box] * 5)

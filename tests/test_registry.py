@@ -104,6 +104,16 @@ def test_tag_registration_rules() -> None:
         reg.check()
 
 
+def test_a_model_default_batch_is_a_whole_number() -> None:
+    """A plugin's spec with a nonsense default batch is refused at registration, not at its first prediction."""
+    from dataclasses import replace
+
+    for bad in (0, -2, True, 2.5, "8"):
+        with pytest.raises(ValueError, match="default_batch must be a whole number"):
+            ModelRegistry([replace(SPECS[0], name="other", aliases=(), default_batch=bad)])
+    assert ModelRegistry([replace(SPECS[0], name="other", aliases=(), default_batch=3)]).get("other").default_batch == 3
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_declared_size_matches_graph(spec) -> None:
