@@ -76,8 +76,8 @@ def openvino_standing(benchmarks: list[dict], model: str) -> str:
         shown = [f"{p} {t / base:.2f}x" for p, t in times.items() if t and base]
         if shown:
             change = _nme_change(benchmarks, model, "openvino")
-            nme = "" if not times["int8"] else (
-                f"; OpenVINO int8's NME {change:+.2f} points" if change is not None else "; OpenVINO int8's NME unmeasured")
+            nme = "" if not times["int8"] else "; OpenVINO int8's NME unmeasured" if change is None else (
+                f"; OpenVINO int8's NME {change:+.2f} points against ONNX Runtime fp32")
             return (f"; OpenVINO (an optional plugin, not a default candidate), network only at batch {batch}: "
                     f"{', '.join(shown)} ONNX Runtime fp32's time{nme}")
     return ""

@@ -88,7 +88,8 @@ def test_nme_on_300w_test(benchmark, model: str, precision: str, runtime: str, d
     folder = evaluation_images(data_dir, smoke, tmp_path)
     benchmark.group = "accuracy: 300-W test (helen)"
     summary, scores = benchmark.pedantic(lambda: evaluate(predictor, [folder], backend_name=runtime), rounds=1)
-    benchmark.extra_info.update(kind="nme", model=model, runtime=runtime, precision=precision, batch=1,
+    benchmark.extra_info.update(kind="nme", model=model, runtime=runtime, precision=precision,
+                                batch=predictor.batch_size,
                                 images=summary.images, nme_eye=summary.nme_eye_mean, nme_box=summary.nme_box_mean,
                                 auc_008=summary.auc_008, failure_008=summary.failure_rate_008,
                                 gt_boxes=summary.gt_boxes_used)

@@ -223,7 +223,10 @@ def test_process(benchmark, model: str, torch_peers, smoke: bool, tmp_path: Path
     # 7 rounds: with 3, four runs on one 2-core VM within two hours read 0.74x to 0.84x (2026-12-03); the
     # authors' steady state alone ranged from 263 to 369 ms a face
     medians = alternate(benchmark, contenders, 7, smoke)
-    benchmark.extra_info.update(kind="process", model=model, runtime="onnxruntime", batch=PROCESS_FACES,
+    from fanzoo.plugins import get_model
+
+    # the processes run at the model's default batch (no --batch-size), the peer at its own
+    benchmark.extra_info.update(kind="process", model=model, runtime="onnxruntime", batch=get_model(model).default_batch,
                                 faces=PROCESS_FACES, threads=THREADS, medians_s=medians)
 
 

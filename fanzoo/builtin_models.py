@@ -49,9 +49,10 @@ def fan_spec(stacks: int, name: str, **extra: object) -> ModelSpec:
         description=f"2D-FAN with {stacks} stacked hourglass{'es' if stacks > 1 else ''}",
         params=params, gmacs=gmacs, paper=PAPER, box_framing="sfd",  # the authors' detector
         # FAN's activations are large (a 256-channel 64x64 map is 4 MB a face) and small batches keep them in the
-        # caches: ONNX Runtime fp32 on 2 cores ran 1, 2 and 4 stacks 4-7% faster a face at batch 2 than at 8, and
-        # ResNetDepth 2% faster (batches alternating), and a whole `fanzoo predict` of FAN-4 over 24 faces took
-        # a median 0.97x the time at batch 2 (10 paired processes; 2026-12-04, 2-core Xeon with AVX-512)
+        # caches: ONNX Runtime fp32 on 2 cores ran 1, 2 and 4 stacks 6.9%, 3.9% and 3.6% faster a face at batch 2
+        # than at 8 (3 stacks, between them, was not measured), 3D-FAN's ResNetDepth 2.4% faster (batches
+        # alternating), and a whole `fanzoo predict` of FAN-4 over 24 faces took a median 0.97x the time at batch
+        # 2 (10 paired processes; 2026-12-04, 2-core Xeon with AVX-512)
         default_batch=2,
     )
     base.update(extra)
@@ -119,7 +120,6 @@ def builtin_specs() -> list[ModelSpec]:
             outputs=(TensorSpec("depth", (None, 68), description="z per landmark, in crop pixels / 4"),),
             description="ResNetDepth (ResNet-152 layout): 3D-FAN's depth network",
             aliases=("depth", "resnet-depth"), params=58_647_812, gmacs=18.5295, paper=PAPER,
-            default_batch=2,  # it runs on the batches of 3dfan4, whose default this is (fan_spec says why)
             # int8 of its 152 layers (seeded, BatchNorm-calibrated weights) is off by up to 0.47 of the output range
             # against the reference tensors with 64 calibration faces (0.42 with 16), near the 0.5 int8 ceiling, and
             # its output is a regression (z), where every error lands in the result: 3dfan4 at int8 runs its

@@ -7,6 +7,7 @@ one set of weights for it, with its own sources, hashes, licence and decoding ru
 from __future__ import annotations
 
 import importlib
+import numbers
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -96,8 +97,6 @@ class ModelSpec:
     # +0.10 NME points (benchmarks/RESULTS.md, "Default precision and runtime"); --backend and --precision override
     default_backend: str = "onnxruntime"
     default_precision: str = "fp32"
-    # faces per network call when none is asked for (--batch-size / batch_size override it)
-    default_batch: int = 8
     # layers int8 keeps in fp32, by role (fanzoo.export.quantize.ROLES), where quantizing them measurably hurts.
     # Measured on 2dfan-lite (HELEN test, NME change against fp32): nothing kept +0.027 points, head +0.028,
     # stem +0.032, both +0.034: no layer measurably hurts, so none is kept (benchmarks/RESULTS.md)
@@ -107,6 +106,9 @@ class ModelSpec:
     # how the face boxes it was trained on frame a face (a name in fanzoo.detection.framing); detector boxes
     # are mapped to it. None: boxes are used as the detector gives them.
     box_framing: str | None = None
+    # a landmark model's faces per network call when none is asked for (--batch-size / batch_size override it);
+    # a 3D model's depth network runs on the landmark model's batches
+    default_batch: int = 8
 
     @property
     def gflops(self) -> float:
@@ -179,7 +181,8 @@ class ModelRegistry:
         if isinstance(item, WeightTag):
             self._register_tag(item)
             return
-        if isinstance(item.default_batch, bool) or not isinstance(item.default_batch, int) or item.default_batch < 1:
+        batch = item.default_batch
+        if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1:
             raise ValueError(f"{item.name}: default_batch must be a whole number of at least 1, not {item.default_batch!r}")
         names = [item.name, *item.aliases]
         for n in names:

@@ -27,6 +27,11 @@ def test_models_and_backends_json() -> None:
     assert {"2dfan4", "3dfan4", "resnetdepth", "2dfan1", "2dfan2", "2dfan3", "2dfan-lite"} <= names
     fan4 = next(m for m in models if m["name"] == "2dfan4")
     assert fan4["params_m"] == pytest.approx(23.87, abs=0.01) and fan4["gflops"] == pytest.approx(50.5, abs=0.1)
+    # the measured batch of each landmark model; a depth network runs on its landmark model's batches
+    assert {m["name"]: m["default_batch"] for m in models if m["name"] in ("2dfan4", "2dfan-lite-v2", "resnetdepth")} \
+        == {"2dfan4": 2, "2dfan-lite-v2": 8, "resnetdepth": None}
+    table = run("models").stdout
+    assert "onnxruntime fp32, batch 2" in table and "onnxruntime fp32, batch 8" in table
     backends = {b["name"]: b for b in json.loads(run("backends", "--json", "-").stdout)}
     assert backends["onnxruntime"]["devices"]["cpu"]["available"]
     # what the installed runtimes can do, on any machine (these have no GPU; a GPU machine must pass too)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from fanzoo.errors import UnknownModelError
@@ -111,7 +112,8 @@ def test_a_model_default_batch_is_a_whole_number() -> None:
     for bad in (0, -2, True, 2.5, "8"):
         with pytest.raises(ValueError, match="default_batch must be a whole number"):
             ModelRegistry([replace(SPECS[0], name="other", aliases=(), default_batch=bad)])
-    assert ModelRegistry([replace(SPECS[0], name="other", aliases=(), default_batch=3)]).get("other").default_batch == 3
+    for good in (3, np.int64(3)):
+        assert ModelRegistry([replace(SPECS[0], name="other", aliases=(), default_batch=good)]).get("other").default_batch == 3
 
 
 @pytest.mark.slow

@@ -33,19 +33,25 @@ def models(json_out: str | None) -> None:
         rows.append({"name": spec.name, "aliases": list(spec.aliases), "task": spec.task,
                      "params_m": round(spec.params / 1e6, 2), "gflops": round(spec.gflops, 2),
                      "depth_model": spec.depth_model, "default_backend": spec.default_backend,
-                     "default_precision": spec.default_precision, "default_batch": spec.default_batch,
+                     "default_precision": spec.default_precision,
+                     "default_batch": spec.default_batch if spec.task == "landmarks" else None,
                      "description": spec.description,
                      "code_license": spec.license, "tags": [tag_row(t) for t in all_tags(spec)]})
     if json_out:
         emit_json(rows, json_out)
         return
 
+    def runs_on(r: dict) -> str:
+        # a depth network runs on the batches of the landmark model that uses it
+        batch = f", batch {r['default_batch']}" if r["default_batch"] else ""
+        return f"{r['default_backend']} {r['default_precision']}{batch}"
+
     def tags(r: dict) -> str:
         return ", ".join(("*" if t["default"] else "") + t["tag"] + ("" if t["weights"] else " (not here)")
                          for t in r["tags"])
 
     click.echo(table([[r["name"], ", ".join(r["aliases"]), f"{r['params_m']:.2f}", f"{r['gflops']:.1f}", tags(r),
-                       f"{r['default_backend']} {r['default_precision']}, batch {r['default_batch']}", r["description"]]
+                       runs_on(r), r["description"]]
                       for r in rows],
                      ["model", "aliases", "params (M)", "GFLOPs", "weight tags (* default)", "runs on", "description"]))
     click.echo("\nLicences: fanzoo's code is BSD-3-Clause; each set of weights has its own:")

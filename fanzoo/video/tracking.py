@@ -112,7 +112,8 @@ def _associate(boxes: list[FaceBox], tracks: list[_Track], min_iou: float) -> di
 
 class FaceTracker:
     """Landmarks of every face in a sequence of frames, each face with a stable track id, through the predictor's
-    stages (``crops`` and ``landmarks``): one network batch per frame, whatever the number of faces."""
+    stages (``crops`` and ``landmarks``): the faces of a frame share the network's batches (the predictor's
+    batch size)."""
 
     def __init__(self, predictor: Predictor, options: TrackingOptions = TrackingOptions(),
                  framing: str | Framing | None = None) -> None:
