@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +21,7 @@ from .detection.framing import box_mapper
 from .errors import InputError
 from .inputs import Channels, ImageLike, PreparedImage, prepare_image
 from .preprocessing import box_to_center_scale, crop, to_network_input
-from .registry import ModelSpec, Preprocessing
+from .registry import ModelSpec, Preprocessing, is_whole_number
 
 if TYPE_CHECKING:
     from .batch import PathResult
@@ -78,8 +77,7 @@ class Predictor:
         if spec.depth_model and depth_session is None:
             raise InputError(f"{spec.name} predicts 3D landmarks and needs a depth session ({spec.depth_model})")
         batch_size = spec.default_batch if batch_size is None else batch_size
-        # numpy's integers are whole numbers too; True and 2.5 are not
-        if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
+        if not is_whole_number(batch_size) or batch_size < 1:
             raise InputError(f"batch_size must be a whole number of at least 1, not {batch_size!r}")
         if subpixel not in SUBPIXEL_RULES:
             raise InputError(f"unknown sub-pixel rule {subpixel!r}; known: {', '.join(SUBPIXEL_RULES)}")

@@ -73,6 +73,11 @@ class Preprocessing:
         return self.input_size // self.heatmap_stride
 
 
+def is_whole_number(value: object) -> bool:
+    """An integer of any integer type (numpy's too) and not a bool: what counts and sizes must be."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One architecture: what builds its graph and what goes in and out. No weights, no runtime."""
@@ -181,8 +186,7 @@ class ModelRegistry:
         if isinstance(item, WeightTag):
             self._register_tag(item)
             return
-        batch = item.default_batch
-        if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1:
+        if not is_whole_number(item.default_batch) or item.default_batch < 1:
             raise ValueError(f"{item.name}: default_batch must be a whole number of at least 1, not {item.default_batch!r}")
         names = [item.name, *item.aliases]
         for n in names:

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..registry import is_whole_number
 from . import FaceBox
 
 # Below 32 px a CenterNet-style stride-32 backbone has nothing left; above 8192 px one detection pass
@@ -30,12 +31,12 @@ class Controls:
     max_faces: int | None = None
 
     def __post_init__(self) -> None:
-        if self.size is not None and (not _whole(self.size) or not MIN_SIZE <= self.size <= MAX_SIZE):
+        if self.size is not None and (not is_whole_number(self.size) or not MIN_SIZE <= self.size <= MAX_SIZE):
             raise InputError(f"the detection size is a whole number of pixels from {MIN_SIZE} to {MAX_SIZE}, "
                              f"got {self.size!r}")
         if not _number(self.min_face) or not 0 <= self.min_face < math.inf:
             raise InputError(f"min_face is a number of pixels >= 0, got {self.min_face!r}")
-        if self.max_faces is not None and (not _whole(self.max_faces) or self.max_faces < 1):
+        if self.max_faces is not None and (not is_whole_number(self.max_faces) or self.max_faces < 1):
             raise InputError(f"max_faces is a whole number >= 1, got {self.max_faces!r}")
 
     def reduce(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
@@ -74,7 +75,3 @@ def check_threshold(value: object) -> float:
 
 def _number(value: object) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-def _whole(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
